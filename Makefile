@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: demo test lint install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip setuptools wheel 2>&1 | grep -v "^WARNING: Location" || true
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install $(PIP_QUIET) -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]:-0} -eq 0
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install $(PIP_QUIET) -e ".[test]" 2>&1 | grep -v "^WARNING: Location" ; true
+	$(BIN)/python -c "import pytest, synth_assets"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(BIN)/prodtwin demo
+
+test: install-test
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check synth_assets orchestration tests benchmarks
+
+clean:
+	rm -rf $(VENV) .prodtwin .pytest_cache

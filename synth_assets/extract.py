@@ -1,0 +1,158 @@
+"""Read the production tables and the statistics the keys need, in one snapshot.
+
+Values that prodtwin does not model (arrays, geometric, network and extension types) are read in
+their text form, so they round-trip through COPY unchanged; bytea is read as its length only, so
+no production bytes ever reach memory. Children-per-parent distributions and null rates are SQL
+aggregates over the full table, whatever the row cap, so cardinality holds at any scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from synth_assets.db import raw
+from synth_assets.schema import Column, ForeignKey, Schema, Table
+
+NATIVE_KINDS = {"integer", "float", "numeric", "boolean", "date", "timestamp", "timestamptz",
+                "text"}
+
+
+@dataclass(frozen=True)
+class FkProfile:
+    """Production's children-per-parent distribution for one FK, and its NULL rate."""
+
+    counts: np.ndarray  # number of children a parent has
+    parents: np.ndarray  # how many parents have that many
+    null_rate: float
+
+
+@dataclass
+class TableProfile:
+    rows: int
+    foreign_keys: dict[str, FkProfile] = field(default_factory=dict)
+
+
+@dataclass
+class Extract:
+    frames: dict[str, pd.DataFrame]
+    profiles: dict[str, TableProfile]
+
+
+def qualified(schema: str, table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+def _select_item(col: Column) -> sql.Composable:
+    ident = sql.Identifier(col.name)
+    if col.kind == "bytea":
+        return sql.SQL("octet_length({})").format(ident)
+    if col.kind in NATIVE_KINDS:
+        return ident
+    return sql.SQL("{}::text").format(ident)
+
+
+def to_frame(table: Table, rows: list[tuple], columns: list[Column]) -> pd.DataFrame:
+    """Typed columns: nullable ints, floats for numerics, UTC timestamps, strings as objects."""
+    names = [c.name for c in columns]
+    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+    for col in columns:
+        s = frame[col.name]
+        if col.kind in ("integer", "bytea"):
+            frame[col.name] = pd.array(s, dtype="Int64")
+        elif col.kind in ("float", "numeric"):
+            frame[col.name] = pd.to_numeric(s, errors="coerce").astype("float64")
+        elif col.kind == "boolean":
+            frame[col.name] = s.astype("boolean")
+        elif col.kind == "timestamptz":
+            frame[col.name] = pd.to_datetime(s, utc=True, errors="coerce")
+        elif col.kind in ("date", "timestamp"):
+            frame[col.name] = pd.to_datetime(s, errors="coerce")
+        else:
+            frame[col.name] = s.astype(object).where(s.notna(), None)
+    return frame
+
+
+def read_table(
+    conn: Connection, schema: str, table: Table, cap: int | None, rows: int, seed: int
+) -> pd.DataFrame:
+    columns = [c for c in table.columns if c.generated is None]
+    items = sql.SQL(", ").join(_select_item(c) for c in columns)
+    sample = sql.SQL("")
+    if cap is not None and rows > cap:
+        percent = min(100.0, 100.0 * cap / rows * 1.05)
+        sample = sql.SQL(" tablesample bernoulli ({}) repeatable ({})").format(
+            sql.Literal(percent), sql.Literal(seed % 2**31)
+        )
+    if table.primary_key:
+        order = sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
+    else:
+        order = sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(columns)))
+    query = sql.SQL("select {} from {}{} order by {}").format(
+        items, qualified(schema, table.name), sample, order
+    )
+    if cap is not None:
+        query = query + sql.SQL(" limit {}").format(sql.Literal(cap))
+    with raw(conn).cursor() as cur:
+        cur.execute(query)
+        data = cur.fetchall()
+    return to_frame(table, data, columns)
+
+
+def _fk_join(fk: ForeignKey) -> sql.Composable:
+    return sql.SQL(" and ").join(
+        sql.SQL("c.{} = p.{}").format(sql.Identifier(c), sql.Identifier(r))
+        for c, r in zip(fk.columns, fk.ref_columns, strict=True)
+    )
+
+
+def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfile:
+    fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
+    nulls = [
+        sql.SQL("count(*) filter (where {})").format(
+            sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(c)) for c in fk.columns)
+        )
+        for fk in fks
+    ]
+    query = sql.SQL("select {} from {}").format(
+        sql.SQL(", ").join([sql.SQL("count(*)"), *nulls]), qualified(schema.name, table.name)
+    )
+    cur = raw(conn).cursor()
+    cur.execute(query)
+    total, *null_counts = cur.fetchone()
+    profile = TableProfile(rows=int(total))
+    for fk, null_count in zip(fks, null_counts, strict=True):
+        ref_cols = sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(r)) for r in fk.ref_columns)
+        hist = sql.SQL(
+            "select n, count(*) from (select count(c.{first}) as n from {parent} p "
+            "left join {child} c on {join} group by {ref_cols}) s group by n order by n"
+        ).format(
+            first=sql.Identifier(fk.columns[0]),
+            parent=qualified(schema.name, fk.ref_table),
+            child=qualified(schema.name, table.name),
+            join=_fk_join(fk),
+            ref_cols=ref_cols,
+        )
+        cur.execute(hist)
+        pairs = cur.fetchall()
+        profile.foreign_keys[fk.name] = FkProfile(
+            counts=np.array([p[0] for p in pairs], dtype=np.int64),
+            parents=np.array([p[1] for p in pairs], dtype=np.int64),
+            null_rate=(null_count / total) if total else 0.0,
+        )
+    cur.close()
+    return profile
+
+
+def extract(conn: Connection, schema: Schema, cap: int | None, seed: int) -> Extract:
+    """Everything generation needs from production, read inside the caller's snapshot."""
+    profiles = {name: profile_table(conn, schema, t) for name, t in schema.tables.items()}
+    frames = {
+        name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
+        for name, t in schema.tables.items()
+    }
+    return Extract(frames, profiles)

@@ -1,0 +1,318 @@
+"""Synthetic tables, parents first: sample values, then assign keys, then fill the rest.
+
+Each table gets its own random streams derived from (seed, table, purpose), so the same source
+and seed give the same output, and adding a table does not change the rows of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from synth_assets import roles as R
+from synth_assets.checks import repair
+from synth_assets.config import Config
+from synth_assets.errors import SchemaError
+from synth_assets.extract import Extract
+from synth_assets.keys import (
+    NO_PARENT,
+    assign_parents,
+    code_values,
+    draw_counts,
+    fit_total,
+    gather,
+    new_key_values,
+    self_parents,
+)
+from synth_assets.order import GenerationPlan
+from synth_assets.pii import FakePools, replace_pii
+from synth_assets.schema import Column, ForeignKey, Schema, Table
+from synth_assets.synthesize import TableModel, fit_table
+
+
+def table_seed(seed: int, table: str, purpose: str) -> int:
+    digest = hashlib.sha256(f"{seed}\x00{table}\x00{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass
+class TableStats:
+    rows_production: int
+    rows_generated: int = 0
+    fit_seconds: float = 0.0
+    sample_seconds: float = 0.0
+    repaired: int = 0
+
+
+@dataclass
+class Synthetic:
+    frames: dict[str, pd.DataFrame]
+    stats: dict[str, TableStats]
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_models(
+    schema: Schema, extract: Extract, roles: dict[str, dict[str, R.ColumnRole]], config: Config
+) -> dict[str, TableModel]:
+    models = {}
+    for name, table in schema.tables.items():
+        columns = [c for c in table.columns if roles[name][c.name].role == R.MODEL]
+        models[name] = fit_table(
+            name,
+            extract.frames[name],
+            columns,
+            config.synthesizer_for(name),
+            table_seed(config.seed, name, "fit"),
+        )
+    return models
+
+
+def _with_nulls(values: np.ndarray, rate: float, nullable: bool, rng: np.random.Generator) -> list:
+    out = pd.Series(values, dtype=object)
+    if nullable and rate > 0:
+        out[rng.random(len(out)) < rate] = None
+    return out.tolist()
+
+
+def words_like(
+    production: pd.Series, n: int, rng: np.random.Generator, pools: FakePools
+) -> np.ndarray:
+    """Generated text with production's lengths: free text is never copied."""
+    lengths = production.dropna().astype(str).str.len().to_numpy()
+    if len(lengths) == 0:
+        lengths = np.array([20])
+    target = lengths[rng.integers(0, len(lengths), n)]
+    counts = np.maximum(1, np.round(target / 7).astype(int))
+    picks = pools.words[rng.integers(0, len(pools.words), (n, int(counts.max(initial=1))))]
+    text = [" ".join(row[:k]).capitalize()[: max(1, t)] for row, k, t in zip(picks, counts, target)]
+    return np.array(text, dtype=object)
+
+
+def _dedupe(values: pd.Series, rng: np.random.Generator) -> pd.Series:
+    """Make a modelled column unique: duplicates move just above the maximum."""
+    dup = values.duplicated() & values.notna()
+    if not dup.any():
+        return values
+    if pd.api.types.is_numeric_dtype(values):
+        step = 1
+        start = values.max() + step
+        values = values.copy()
+        values[dup] = start + np.arange(int(dup.sum())) * step
+        return values
+    if pd.api.types.is_datetime64_any_dtype(values):
+        values = values.copy()
+        values[dup] = values.max() + pd.to_timedelta(np.arange(1, int(dup.sum()) + 1), unit="s")
+        return values
+    return values.astype(str).where(~dup, values.astype(str) + "-" + pd.Series(range(len(values))).astype(str))
+
+
+@dataclass
+class _Context:
+    schema: Schema
+    plan: GenerationPlan
+    extract: Extract
+    models: dict[str, TableModel]
+    roles: dict[str, dict[str, R.ColumnRole]]
+    config: Config
+    pools: FakePools
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
+    """The FK whose children-per-parent distribution decides how many rows the table gets."""
+    candidates = [fk for fk in fks if not fk.nullable]
+    candidates.sort(key=lambda fk: not set(fk.columns) <= set(table.primary_key))
+    return candidates[0] if candidates else None
+
+
+def _set_fk(frame: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, idx: np.ndarray) -> None:
+    values = gather(parent, fk.ref_columns, idx)
+    for col, ref in zip(fk.columns, fk.ref_columns, strict=True):
+        frame[col] = values[ref].to_numpy()
+
+
+def _dedupe_key_sets(
+    ctx: _Context, table: Table, frame: pd.DataFrame, fks: list[ForeignKey],
+    driver: ForeignKey | None, rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Link tables: a (product, tag) pair may occur once; re-draw the non-driving side, then drop."""
+    fk_cols = {c for fk in fks for c in fk.columns}
+    for cols in table.unique_sets():
+        if len(cols) < 2 or not set(cols) <= fk_cols:
+            continue
+        movable = [fk for fk in fks if fk is not driver and set(fk.columns) <= set(cols)]
+        for _ in range(10):
+            dup = frame.duplicated(list(cols)).to_numpy()
+            if not dup.any() or not movable:
+                break
+            fk = movable[0]
+            parent = ctx.frames[fk.ref_table]
+            idx = rng.integers(0, len(parent), int(dup.sum()))
+            values = gather(parent, fk.ref_columns, idx)
+            for col, ref in zip(fk.columns, fk.ref_columns, strict=True):
+                frame.loc[dup, col] = values[ref].to_numpy()
+        frame = frame[~frame.duplicated(list(cols))].reset_index(drop=True)
+    return frame
+
+
+def _fill_column(
+    ctx: _Context, table: Table, col: Column, role: R.ColumnRole, n: int, rng: np.random.Generator
+) -> list | pd.Series | None:
+    production = ctx.extract.frames[table.name][col.name] if col.name in ctx.extract.frames[
+        table.name] else pd.Series(dtype=object)
+    null_rate = float(production.isna().mean()) if len(production) else 0.0
+    present = production.dropna()
+    if role.role == R.PII:
+        values = replace_pii(
+            role.pii_kind or "generic", n, rng, ctx.pools, production, role.unique, col.max_length
+        )
+        return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
+    if role.role == R.CODE:
+        values = code_values(present.astype(str).tolist(), n, rng, unique=role.unique)
+        return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
+    if role.role == R.WORDS:
+        values = words_like(present, n, rng, ctx.pools)
+        if role.unique:
+            values = _dedupe(pd.Series(values), rng).to_numpy(dtype=object)
+        return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
+    if role.role == R.SAMPLE:
+        base = present.to_numpy(dtype=object)
+        values = base[rng.integers(0, len(base), n)] if len(base) else np.full(n, None)
+        return _with_nulls(values, null_rate, col.nullable, rng)
+    if role.role == R.BYTES:
+        lengths = present.to_numpy(dtype=np.int64) if len(present) else np.array([16])
+        sizes = lengths[rng.integers(0, len(lengths), n)]
+        values = np.array([rng.bytes(int(s)) for s in sizes], dtype=object)
+        return _with_nulls(values, null_rate, col.nullable, rng)
+    if role.role == R.UUID:
+        return _with_nulls(
+            new_key_values(col, production, n, rng).to_numpy(dtype=object),
+            0.0 if role.unique else null_rate, col.nullable, rng,
+        )
+    if role.role == R.EMPTY:
+        return [None] * n
+    return None
+
+
+def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableStats]:
+    seed = ctx.config.seed
+    rng = np.random.default_rng(table_seed(seed, table.name, "keys"))
+    profile = ctx.extract.profiles[table.name]
+    production = ctx.extract.frames[table.name]
+    roles = ctx.roles[table.name]
+    stats = TableStats(rows_production=profile.rows, fit_seconds=ctx.models[table.name].fit_seconds)
+
+    in_scope = [fk for fk in table.foreign_keys if fk.ref_table in ctx.schema.tables]
+    self_fks = [fk for fk in in_scope if fk.ref_table == table.name]
+    later = [fk for fk in in_scope if ctx.plan.is_cut(table.name, fk)]
+    normal = [fk for fk in in_scope if fk not in self_fks and fk not in later]
+    driver = _driver(table, normal)
+
+    target = round(profile.rows * ctx.config.scale_for(table.name))
+    driver_idx = None
+    if driver is not None:
+        parent = ctx.frames[driver.ref_table]
+        counts = draw_counts(rng, profile.foreign_keys[driver.name], len(parent))
+        counts = fit_total(rng, counts, target, at_most_one=table.is_unique(driver.columns))
+        driver_idx = np.repeat(np.arange(len(parent)), counts)
+        n = len(driver_idx)
+    else:
+        n = target
+
+    start = time.perf_counter()
+    frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
+    stats.sample_seconds = time.perf_counter() - start
+    frame = frame.reset_index(drop=True)
+
+    keep = np.ones(n, dtype=bool)
+    for fk in normal:
+        parent = ctx.frames[fk.ref_table]
+        if fk is driver and driver_idx is not None:
+            idx = driver_idx
+        else:
+            idx = assign_parents(
+                rng, profile.foreign_keys[fk.name], len(parent), n, fk.nullable,
+                table.is_unique(fk.columns),
+            )
+        if not fk.nullable:
+            keep &= idx != NO_PARENT
+        _set_fk(frame, fk, parent, idx)
+    for fk in self_fks + later:
+        for col in fk.columns:
+            if col not in frame:
+                frame[col] = None
+    frame = frame[keep].reset_index(drop=True)
+    frame = _dedupe_key_sets(ctx, table, frame, normal, driver, rng)
+    n = len(frame)
+
+    fk_columns = {c for fk in in_scope for c in fk.columns}
+    own_pk = [c for c in table.primary_key if c not in fk_columns]
+    for name in own_pk:
+        col = table.column(name)
+        group = [c for c in table.primary_key if c in fk_columns]
+        if group and col.kind == "integer":
+            base = production[name].min() if production[name].notna().any() else 1
+            frame[name] = pd.array(
+                frame.groupby(group, sort=False, dropna=False).cumcount().to_numpy() + int(base),
+                dtype="Int64",
+            )
+        else:
+            frame[name] = new_key_values(col, production[name], n, rng).to_numpy()
+
+    for col in table.columns:
+        role = roles[col.name]
+        if role.role in (R.KEY, R.MODEL, R.GENERATED):
+            continue
+        frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
+    for col in table.columns:
+        if roles[col.name].role == R.MODEL and roles[col.name].unique:
+            frame[col.name] = _dedupe(frame[col.name], rng)
+
+    for fk in self_fks:
+        idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
+        _set_fk(frame, fk, frame, idx)
+
+    for check in table.checks:
+        stats.repaired += repair(frame, check.expression, rng, set(table.primary_key), fk_columns)
+
+    columns = [c.name for c in table.columns if c.generated is None]
+    stats.rows_generated = n
+    return frame[columns], stats
+
+
+def _fill_cut_edges(ctx: _Context) -> None:
+    """Second pass: a cut FK points at parents that exist now."""
+    for cut in ctx.plan.cut:
+        rng = np.random.default_rng(table_seed(ctx.config.seed, cut.table, "cut:" + cut.foreign_key.name))
+        frame = ctx.frames[cut.table]
+        parent = ctx.frames[cut.foreign_key.ref_table]
+        profile = ctx.extract.profiles[cut.table].foreign_keys[cut.foreign_key.name]
+        idx = assign_parents(rng, profile, len(parent), len(frame), cut.foreign_key.nullable,
+                             ctx.schema.tables[cut.table].is_unique(cut.foreign_key.columns))
+        if not cut.foreign_key.nullable and (idx == NO_PARENT).any():
+            raise SchemaError(
+                f"table {cut.table}: foreign key {cut.foreign_key.name} is NOT NULL but its parent "
+                f"{cut.foreign_key.ref_table} has no synthetic rows to point at"
+            )
+        _set_fk(frame, cut.foreign_key, parent, idx)
+
+
+def generate(
+    schema: Schema,
+    plan: GenerationPlan,
+    extract: Extract,
+    models: dict[str, TableModel],
+    roles: dict[str, dict[str, R.ColumnRole]],
+    config: Config,
+) -> Synthetic:
+    ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
+    stats = {}
+    for name in plan.order:
+        ctx.frames[name], stats[name] = _generate_table(ctx, schema.tables[name])
+    _fill_cut_edges(ctx)
+    notes = [f"cycle cut at {c.describe()}" for c in plan.cut]
+    return Synthetic(ctx.frames, stats, notes)

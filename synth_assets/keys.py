@@ -1,0 +1,153 @@
+"""Keys: fresh primary keys, and foreign keys that only point at synthetic parents.
+
+Children per parent are drawn from production's children-per-parent distribution, so a
+parent with no children, the typical parent and the parent with hundreds all exist in the copy
+in the same proportions. Everything here is index arithmetic on numpy arrays: a child row holds
+the position of its parent row, and the key values are gathered at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.extract import FkProfile
+from synth_assets.pii import common_prefix, scramble
+from synth_assets.schema import Column
+
+INT_LIMITS = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
+NO_PARENT = -1
+
+
+def draw_counts(rng: np.random.Generator, profile: FkProfile, n_parents: int) -> np.ndarray:
+    """Children of each synthetic parent, drawn from production's distribution."""
+    total = profile.parents.sum()
+    if n_parents == 0 or total == 0:
+        return np.zeros(n_parents, dtype=np.int64)
+    return rng.choice(profile.counts, size=n_parents, p=profile.parents / total)
+
+
+def fit_total(
+    rng: np.random.Generator, counts: np.ndarray, target: int, at_most_one: bool
+) -> np.ndarray:
+    """Adjust drawn counts so that they add up to the target row count, keeping their shape."""
+    counts = counts.copy()
+    diff = target - int(counts.sum())
+    if diff < 0:
+        owners = np.repeat(np.arange(len(counts)), counts)
+        drop = rng.choice(len(owners), size=-diff, replace=False)
+        np.subtract.at(counts, owners[drop], 1)
+    elif diff > 0 and len(counts):
+        if at_most_one:
+            free = np.flatnonzero(counts == 0)
+            chosen = rng.choice(free, size=min(diff, len(free)), replace=False)
+            counts[chosen] = 1
+        else:
+            weights = counts.astype(float) + (0.0 if counts.sum() else 1.0)
+            np.add.at(counts, rng.choice(len(counts), size=diff, p=weights / weights.sum()), 1)
+    return counts
+
+
+def assign_parents(
+    rng: np.random.Generator,
+    profile: FkProfile,
+    n_parents: int,
+    n_rows: int,
+    nullable: bool,
+    unique: bool,
+) -> np.ndarray:
+    """Parent position of each child row; NO_PARENT where the FK is NULL (or cannot be set)."""
+    idx = np.full(n_rows, NO_PARENT, dtype=np.int64)
+    wants = ~(rng.random(n_rows) < profile.null_rate) if nullable else np.ones(n_rows, bool)
+    m = int(wants.sum())
+    if n_parents == 0 or m == 0:
+        return idx
+    if unique:
+        chosen = rng.permutation(n_parents)[: min(m, n_parents)]
+        positions = np.flatnonzero(wants)[: len(chosen)]
+        idx[positions] = chosen
+        return idx
+    weights = draw_counts(rng, profile, n_parents).astype(float)
+    weights = weights + (0.0 if weights.sum() else 1.0)
+    idx[wants] = rng.choice(n_parents, size=m, p=weights / weights.sum())
+    return idx
+
+
+def self_parents(rng: np.random.Generator, n_rows: int, null_rate: float, nullable: bool) -> np.ndarray:
+    """Each row's parent is an earlier row, so the references form trees and never a cycle."""
+    idx = np.floor(rng.random(n_rows) * np.arange(n_rows)).astype(np.int64)
+    if nullable:
+        idx[rng.random(n_rows) < null_rate] = NO_PARENT
+        if n_rows:
+            idx[0] = NO_PARENT
+    elif n_rows:
+        idx[0] = 0  # a NOT NULL self-reference needs a root that points at itself
+    return idx
+
+
+def gather(parent: pd.DataFrame, columns: tuple[str, ...], idx: np.ndarray) -> dict[str, pd.Series]:
+    """Key values of the parent rows at the given positions (NULL where there is no parent)."""
+    out = {}
+    valid = idx != NO_PARENT
+    safe = np.where(valid, idx, 0)
+    for col in columns:
+        values = parent[col]
+        if len(values) == 0:
+            out[col] = pd.Series([None] * len(idx), dtype=object)
+            continue
+        taken = values.iloc[safe].reset_index(drop=True)
+        out[col] = taken.where(pd.Series(valid), None) if not valid.all() else taken
+    return out
+
+
+def _integer_start(col: Column, production: pd.Series, n: int) -> int:
+    start = 1
+    present = production.dropna()
+    if len(present):
+        start = max(1, int(present.min()))
+    limit = INT_LIMITS.get(col.sql_type, 2**31 - 1)
+    return start if start + n <= limit else 1
+
+
+def new_key_values(
+    col: Column, production: pd.Series, n: int, rng: np.random.Generator
+) -> pd.Series:
+    """n distinct values in the type and format of a key column."""
+    if col.kind == "integer":
+        start = _integer_start(col, production, n)
+        return pd.Series(pd.array(np.arange(start, start + n), dtype="Int64"))
+    if col.kind in ("float", "numeric"):
+        return pd.Series(np.arange(1, n + 1, dtype="float64"))
+    if col.kind == "uuid":
+        raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16) if n else []
+        return pd.Series([str(uuid.UUID(bytes=bytes(r), version=4)) for r in raw], dtype=object)
+    if col.kind in ("date", "timestamp", "timestamptz"):
+        base = production.dropna().min() if production.notna().any() else pd.Timestamp("2000-01-01")
+        unit = "D" if col.kind == "date" else "s"
+        return pd.Series(base + pd.to_timedelta(np.arange(n), unit=unit))
+    return pd.Series(code_values(production.dropna().astype(str).tolist(), n, rng, unique=True))
+
+
+def code_values(samples: list[str], n: int, rng: np.random.Generator, unique: bool) -> np.ndarray:
+    """Identifiers shaped like production's: PREFIX-000123 counts up, anything else is scrambled."""
+    prefix = common_prefix(samples)
+    rest = [s[prefix:] for s in samples]
+    if samples and all(r.isdigit() for r in rest):
+        width = max(max(len(r) for r in rest), len(str(n)))
+        numbers = pd.Series(np.arange(1, n + 1) if unique else rng.integers(1, 10**width, n))
+        return (samples[0][:prefix] + numbers.astype(str).str.zfill(width)).to_numpy(dtype=object)
+    base = np.array(samples or ["K0000000"], dtype=object)
+    values = scramble(base[rng.integers(0, len(base), n)], rng, keep_prefix=prefix)
+    if unique:
+        forbidden = set(samples)
+        for _ in range(20):
+            bad = pd.Series(values).duplicated().to_numpy() | pd.Series(values).isin(forbidden).to_numpy()
+            if not bad.any():
+                break
+            values[bad] = scramble(base[rng.integers(0, len(base), int(bad.sum()))], rng, prefix)
+        else:
+            suffix = pd.Series(np.arange(n)).astype(str)
+            values = (pd.Series(values) + "-" + suffix).to_numpy(dtype=object)
+    return values

@@ -1,0 +1,324 @@
+"""Publishing: a staging schema built with production's DDL, loaded with COPY, swapped in.
+
+PostgreSQL itself is the last check: the staging tables carry every PK, UNIQUE, CHECK, NOT NULL
+and FK of production, added after the load (faster, and FK cycles need no ordering), so a row
+that breaks one fails the publish. The swap is two renames in one transaction; readers see the
+old warehouse or the new one, never a mix, and the old one stays as ``<schema>__previous`` for
+one run. A failure before the swap drops the staging schema and leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from synth_assets.errors import PublishError
+from synth_assets.schema import Column, ForeignKey, Schema, Table
+
+CHUNK_ROWS = 50_000
+ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
+
+
+def staging_name(schema: str) -> str:
+    return f"{schema}__staging"
+
+
+def previous_name(schema: str) -> str:
+    return f"{schema}__previous"
+
+
+@dataclass
+class PublishResult:
+    environment: str
+    schema: str
+    rows: dict[str, int] = field(default_factory=dict)
+    foreign_keys_checked: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# --- values to COPY text -------------------------------------------------------------------
+
+def _escape(s: pd.Series) -> pd.Series:
+    for old, new in ESCAPES:
+        s = s.str.replace(old, new, regex=False)
+    return s
+
+
+def copy_text(values: pd.Series, col: Column) -> pd.Series:
+    """One column as PostgreSQL COPY text: ``\\N`` for NULL, escapes for the rest."""
+    s = values.reset_index(drop=True)
+    null = s.isna().to_numpy()
+    if col.kind in ("integer",) and not s.empty:
+        out = pd.Series(s.astype("Int64").astype(str), dtype=object)
+    elif col.kind in ("float", "numeric"):
+        v = pd.to_numeric(s, errors="coerce").astype("float64")
+        if col.kind == "numeric" and col.numeric_scale is not None:
+            out = pd.Series([f"{x:.{col.numeric_scale}f}" for x in v.to_numpy()], dtype=object)
+        else:
+            out = v.map(repr).replace({"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"})
+    elif col.kind == "boolean":
+        out = s.map({True: "t", False: "f"}).astype(object)
+    elif col.kind in ("timestamptz", "timestamp", "date") and not s.empty:
+        ts = pd.to_datetime(s, utc=col.kind == "timestamptz")
+        fmt = {"timestamptz": "%Y-%m-%d %H:%M:%S.%f+00", "timestamp": "%Y-%m-%d %H:%M:%S.%f",
+               "date": "%Y-%m-%d"}[col.kind]
+        out = pd.Series(ts.dt.strftime(fmt), dtype=object)
+    elif col.kind == "bytea":
+        out = pd.Series(["\\x" + bytes(v).hex() if v is not None else None for v in s],
+                        dtype=object)
+        out = _escape(out.fillna(""))
+    else:
+        out = _escape(s.astype(object).where(~pd.Series(null), "").astype(str))
+    out = out.astype(object)
+    out[null] = "\\N"
+    return out
+
+
+def copy_lines(frame: pd.DataFrame, columns: list[Column]) -> str:
+    if frame.empty:
+        return ""
+    parts = [copy_text(frame[c.name], c) for c in columns]
+    joined = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
+    return "\n".join(joined.tolist()) + "\n"
+
+
+# --- DDL ---------------------------------------------------------------------------------
+
+def _ident_list(cols: Iterable[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+
+
+def _q(schema: str, name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+
+
+def _column_type(col: Column, schema: str) -> sql.Composable:
+    if col.local_type:
+        return _q(schema, col.local_type)
+    return sql.SQL(col.sql_type)
+
+
+def _sequence_default(default: str | None) -> bool:
+    return bool(default and default.startswith("nextval("))
+
+
+def _sequence_name(schema: str, table: Table, col: Column) -> str:
+    """The regclass text of the sequence behind a serial column, quoted for nextval()."""
+    return ".".join('"' + p.replace('"', '""') + '"' for p in (schema, f"{table.name}_{col.name}_seq"))
+
+
+def _column_ddl(table: Table, col: Column, schema: str) -> sql.Composable:
+    parts: list[sql.Composable] = [sql.Identifier(col.name), _column_type(col, schema)]
+    if col.generated is not None:
+        parts.append(sql.SQL("generated always as ({}) stored").format(sql.SQL(col.generated)))
+    elif col.identity:
+        parts.append(sql.SQL(f"generated {col.identity} as identity"))
+    elif _sequence_default(col.default):
+        parts.append(sql.SQL("default nextval({})").format(
+            sql.Literal(_sequence_name(schema, table, col))))
+    elif col.default is not None:
+        parts.append(sql.SQL("default {}").format(sql.SQL(col.default)))
+    if not col.nullable:
+        parts.append(sql.SQL("not null"))
+    return sql.SQL(" ").join(parts)
+
+
+def create_types(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
+    for enum in schema.enums.values():
+        cur.execute(sql.SQL("create type {} as enum ({})").format(
+            _q(target, enum.name), sql.SQL(", ").join(sql.Literal(v) for v in enum.values)))
+    for domain in schema.domains.values():
+        stmt = sql.SQL("create domain {} as {}").format(_q(target, domain.name),
+                                                        sql.SQL(domain.base_type))
+        if domain.default is not None:
+            stmt += sql.SQL(" default {}").format(sql.SQL(domain.default))
+        if domain.not_null:
+            stmt += sql.SQL(" not null")
+        for check in domain.checks:
+            stmt += sql.SQL(" check ({})").format(sql.SQL(check))
+        cur.execute(stmt)
+
+
+def create_table(cur: psycopg.Cursor, table: Table, target: str) -> None:
+    for col in table.columns:
+        if _sequence_default(col.default) and not col.identity:
+            cur.execute(sql.SQL("create sequence {}").format(
+                _q(target, f"{table.name}_{col.name}_seq")))
+    body = sql.SQL(", ").join(_column_ddl(table, c, target) for c in table.columns)
+    stmt = sql.SQL("create table {} ({})").format(_q(target, table.name), body)
+    if table.partitioning:
+        stmt += sql.SQL(" partition by {}").format(sql.SQL(table.partitioning.key))
+    cur.execute(stmt)
+    if table.partitioning:
+        for name, bound in table.partitioning.partitions:
+            cur.execute(sql.SQL("create table {} partition of {} {}").format(
+                _q(target, name), _q(target, table.name), sql.SQL(bound)))
+
+
+def _fk_ddl(fk: ForeignKey, target: str) -> sql.Composable:
+    stmt = sql.SQL("foreign key ({}) references {} ({})").format(
+        _ident_list(fk.columns), _q(target, fk.ref_table), _ident_list(fk.ref_columns))
+    for clause, value in (("on delete", fk.on_delete), ("on update", fk.on_update)):
+        if value and re.fullmatch(r"[A-Za-z ]+", value):
+            stmt += sql.SQL(f" {clause} {value.lower()}")
+    if fk.deferrable:
+        stmt += sql.SQL(" deferrable initially {}").format(
+            sql.SQL("deferred" if fk.initially_deferred else "immediate"))
+    return stmt
+
+
+def load_table(cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: str) -> None:
+    columns = [c for c in table.columns if c.generated is None]
+    stmt = sql.SQL("copy {} ({}) from stdin").format(
+        _q(target, table.name), _ident_list(c.name for c in columns))
+    with cur.copy(stmt) as copy:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            copy.write(copy_lines(frame.iloc[start:start + CHUNK_ROWS], columns))
+
+
+def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[str, int]:
+    """Keys and checks after the load; PostgreSQL validates every row as it adds them."""
+    for table in schema.tables.values():
+        t = _q(target, table.name)
+        if table.primary_key:
+            cur.execute(sql.SQL("alter table {} add constraint {} primary key ({})").format(
+                t, sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
+                _ident_list(table.primary_key)))
+        for u in table.uniques:
+            cur.execute(sql.SQL("alter table {} add constraint {} unique ({})").format(
+                t, sql.Identifier(u.name), _ident_list(u.columns)))
+        for c in table.checks:
+            _with_table(table.name, cur.execute, sql.SQL(
+                "alter table {} add constraint {} check ({})").format(
+                t, sql.Identifier(c.name), sql.SQL(c.expression)))
+    checked = {}
+    for table in schema.tables.values():
+        fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
+        for fk in fks:
+            _with_table(table.name, cur.execute, sql.SQL("alter table {} add constraint {} {}").format(
+                _q(target, table.name), sql.Identifier(fk.name), _fk_ddl(fk, target)))
+        checked[table.name] = len(fks)
+        for index in table.indexes:
+            cur.execute(sql.SQL(index.definition.replace("{table}", "{}")).format(
+                _q(target, table.name)))
+    return checked
+
+
+def reset_sequences(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
+    """Inserts after a refresh get new ids instead of colliding with the loaded ones."""
+    for table in schema.tables.values():
+        for col in table.columns:
+            if not (col.identity or _sequence_default(col.default)) or col.kind != "integer":
+                continue
+            cur.execute(sql.SQL(
+                "select setval(pg_get_serial_sequence({}, {}), coalesce(max({}), 0) + 1, false) "
+                "from {}").format(
+                sql.Literal(_q(target, table.name).as_string(cur)), sql.Literal(col.name),
+                sql.Identifier(col.name), _q(target, table.name)))
+
+
+def _with_table(table: str, fn, *args):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args)
+    except pg_errors.CheckViolation as error:
+        raise PublishError(
+            f"table {table}: the synthetic rows break CHECK constraint "
+            f"{error.diag.constraint_name}. prodtwin repairs simple comparisons (a > b, a > 0); "
+            "exclude the table or relax the constraint in the source"
+        ) from None
+    except pg_errors.ForeignKeyViolation as error:
+        raise PublishError(
+            f"table {table}: foreign key {error.diag.constraint_name} has orphan rows "
+            f"({error.diag.message_detail}); this is a prodtwin bug, please report it"
+        ) from None
+
+
+def _schema_exists(cur: psycopg.Cursor, name: str) -> bool:
+    cur.execute("select 1 from pg_namespace where nspname = %s", (name,))
+    return cur.fetchone() is not None
+
+
+def drop_staging(conn: psycopg.Connection, target: str) -> None:
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(
+            sql.Identifier(staging_name(target))))
+    conn.commit()
+
+
+def load_staging(
+    conn: psycopg.Connection, schema: Schema, order: list[str], frames: dict[str, pd.DataFrame],
+    target: str,
+) -> dict[str, int]:
+    """Build and fill ``<target>__staging``, committed so that validators can read it."""
+    staging = staging_name(target)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(staging)))
+        cur.execute(sql.SQL("create schema {}").format(sql.Identifier(staging)))
+        cur.execute(sql.SQL("set local search_path to {}, public").format(sql.Identifier(staging)))
+        create_types(cur, schema, staging)
+        for name in order:
+            create_table(cur, schema.tables[name], staging)
+        for name in order:
+            _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
+        checked = add_constraints(cur, schema, staging)
+        reset_sequences(cur, schema, staging)
+    conn.commit()
+    return checked
+
+
+def swap(conn: psycopg.Connection, target: str) -> None:
+    """Staging becomes the warehouse; the warehouse becomes ``__previous`` (one transaction)."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(
+            sql.Identifier(previous_name(target))))
+        if _schema_exists(cur, target):
+            cur.execute(sql.SQL("alter schema {} rename to {}").format(
+                sql.Identifier(target), sql.Identifier(previous_name(target))))
+        cur.execute(sql.SQL("alter schema {} rename to {}").format(
+            sql.Identifier(staging_name(target)), sql.Identifier(target)))
+    conn.commit()
+
+
+def count_rows(conn: psycopg.Connection, schema: str, tables: Iterable[str]) -> dict[str, int]:
+    out = {}
+    with conn.cursor() as cur:
+        for name in tables:
+            cur.execute(sql.SQL("select count(*) from {}").format(_q(schema, name)))
+            out[name] = int(cur.fetchone()[0])
+    return out
+
+
+def publish(
+    conn: psycopg.Connection,
+    environment: str,
+    schema: Schema,
+    order: list[str],
+    frames: dict[str, pd.DataFrame],
+    target: str,
+    before_swap=None,  # type: ignore[no-untyped-def]
+) -> PublishResult:
+    """Load, verify, swap. ``before_swap(conn, staging_schema)`` may raise to stop the swap."""
+    start = time.perf_counter()
+    result = PublishResult(environment, target)
+    try:
+        result.foreign_keys_checked = load_staging(conn, schema, order, frames, target)
+        if before_swap is not None:
+            before_swap(conn, staging_name(target))
+        swap(conn, target)
+    except BaseException:
+        try:
+            drop_staging(conn, target)
+        except psycopg.Error:
+            pass  # the connection is gone; the next run drops the leftover staging schema
+        raise
+    result.rows = count_rows(conn, target, order)
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,156 @@
+"""One SDV single-table synthesizer per table, fit on the columns it models.
+
+SDV metadata is built from the database types (not guessed from values): the database already
+says which columns are integers, numerics, dates or enums. Keys and personal data are never
+shown to the synthesizer; they are made elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.errors import ProdtwinError
+from synth_assets.schema import Column
+
+SDTYPES: dict[str, dict[str, str]] = {
+    "integer": {"sdtype": "numerical"},
+    "float": {"sdtype": "numerical"},
+    "numeric": {"sdtype": "numerical"},
+    "boolean": {"sdtype": "boolean"},
+    "date": {"sdtype": "datetime"},
+    "timestamp": {"sdtype": "datetime"},
+    "timestamptz": {"sdtype": "datetime"},
+    "enum": {"sdtype": "categorical"},
+    "text": {"sdtype": "categorical"},
+}
+MIN_ROWS_TO_FIT = 5
+
+
+def _synthesizer_class(name: str) -> Any:
+    from sdv import single_table
+
+    return {
+        "gaussian_copula": single_table.GaussianCopulaSynthesizer,
+        "ctgan": single_table.CTGANSynthesizer,
+        "tvae": single_table.TVAESynthesizer,
+        "copula_gan": single_table.CopulaGANSynthesizer,
+    }[name]
+
+
+def to_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
+    """What SDV accepts: floats for numbers, naive UTC datetimes, objects for the rest."""
+    out = {}
+    for col in columns:
+        s = frame[col.name]
+        if col.kind in ("integer", "float", "numeric"):
+            out[col.name] = s.astype("float64")
+        elif col.kind == "timestamptz":
+            out[col.name] = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif col.kind in ("date", "timestamp"):
+            out[col.name] = s
+        elif col.kind == "boolean":
+            out[col.name] = s.astype(object).where(s.notna(), np.nan)
+        else:
+            out[col.name] = s.astype(object).where(s.notna(), np.nan)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def from_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
+    """Back to the column types of the database."""
+    out = {}
+    for col in columns:
+        s = frame[col.name]
+        if col.kind == "integer":
+            out[col.name] = pd.array(np.round(s.astype("float64")), dtype="Int64")
+        elif col.kind == "numeric":
+            v = s.astype("float64")
+            out[col.name] = v.round(col.numeric_scale) if col.numeric_scale is not None else v
+        elif col.kind == "float":
+            out[col.name] = s.astype("float64")
+        elif col.kind == "timestamptz":
+            out[col.name] = pd.to_datetime(s).dt.tz_localize("UTC")
+        elif col.kind == "date":
+            out[col.name] = pd.to_datetime(s).dt.normalize()
+        elif col.kind == "timestamp":
+            out[col.name] = pd.to_datetime(s)
+        elif col.kind == "boolean":
+            out[col.name] = s.astype("boolean")
+        else:
+            out[col.name] = s.astype(object).where(s.notna(), None)
+    return pd.DataFrame(out)
+
+
+@dataclass
+class TableModel:
+    """A fitted model of a table's modelled columns (or of none)."""
+
+    table: str
+    columns: list[Column]
+    synthesizer: Any | None
+    fallback: pd.DataFrame | None  # tiny tables: the few rows, sampled column by column
+    fit_seconds: float
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        if not self.columns:
+            return pd.DataFrame(index=range(n))
+        if n == 0:
+            return from_model_frame(
+                pd.DataFrame({c.name: pd.Series(dtype=object) for c in self.columns}),
+                self.columns,
+            ).iloc[:0]
+        if self.synthesizer is None:
+            rng = np.random.default_rng(seed)
+            base = self.fallback if self.fallback is not None else pd.DataFrame()
+            if base.empty:
+                data = pd.DataFrame({c.name: [np.nan] * n for c in self.columns})
+            else:
+                data = pd.DataFrame({
+                    c.name: base[c.name].to_numpy()[rng.integers(0, len(base), n)]
+                    for c in self.columns
+                })
+            return from_model_frame(data, self.columns)
+        self.synthesizer.reset_sampling()
+        self.synthesizer._set_random_state(seed)  # SDV's own hook for reproducible sampling
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = self.synthesizer.sample(num_rows=n)
+        data = data[self.table] if isinstance(data, dict) else data
+        return from_model_frame(data.reset_index(drop=True), self.columns)
+
+
+def fit_table(
+    table: str, frame: pd.DataFrame, columns: list[Column], synthesizer: str, seed: int
+) -> TableModel:
+    start = time.perf_counter()
+    data = to_model_frame(frame, columns)
+    if not columns or len(data) < MIN_ROWS_TO_FIT:
+        return TableModel(table, columns, None, data, time.perf_counter() - start)
+    from sdv.metadata import Metadata
+
+    metadata = Metadata.load_from_dict(
+        {"tables": {table: {"columns": {c.name: dict(SDTYPES[c.kind]) for c in columns}}}}
+    )
+    cls = _synthesizer_class(synthesizer)
+    kwargs: dict[str, Any] = {"enforce_min_max_values": True, "enforce_rounding": True}
+    if synthesizer in ("ctgan", "tvae", "copula_gan"):
+        import torch
+
+        torch.manual_seed(seed)
+        kwargs["epochs"] = 100
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = cls(metadata, **kwargs)
+            model.fit({table: data})
+    except Exception as error:  # SDV raises many kinds; the user needs table and reason
+        raise ProdtwinError(
+            f"fitting {synthesizer} on table {table} failed: {error}. Try another synthesizer "
+            f"for it (tables.overrides.{table}.synthesizer) or exclude the table"
+        ) from error
+    return TableModel(table, columns, model, None, time.perf_counter() - start)
