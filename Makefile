@@ -3,20 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_QUIET := --quiet --disable-pip-version-check
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# pip repeats a harmless warning per package about this machine's local indexes: hide it.
+FILTER := { grep -v "^WARNING: Location" || true; }
 
 .PHONY: demo test lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_QUIET) --upgrade pip setuptools wheel 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip setuptools wheel 2>&1 | $(FILTER)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install $(PIP_QUIET) -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]:-0} -eq 0
+	$(BIN)/pip install $(PIP_QUIET) -e . 2>&1 | $(FILTER)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install $(PIP_QUIET) -e ".[test]" 2>&1 | grep -v "^WARNING: Location" ; true
-	$(BIN)/python -c "import pytest, synth_assets"
+	$(BIN)/pip install $(PIP_QUIET) -e ".[test]" 2>&1 | $(FILTER)
 	touch $@
 
 install: $(VENV)/.installed
