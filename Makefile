@@ -12,7 +12,6 @@ FILTER := { grep -v "^WARNING: Location" || true; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_QUIET) --upgrade pip setuptools wheel 2>&1 | $(FILTER)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install $(PIP_QUIET) -e . 2>&1 | $(FILTER)
