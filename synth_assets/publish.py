@@ -156,6 +156,12 @@ def create_table(cur: psycopg.Cursor, table: Table, target: str) -> None:
     if table.partitioning:
         stmt += sql.SQL(" partition by {}").format(sql.SQL(table.partitioning.key))
     cur.execute(stmt)
+    for col in table.columns:
+        if _sequence_default(col.default) and not col.identity:
+            # owned by the column, so pg_get_serial_sequence finds it and DROP TABLE drops it
+            cur.execute(sql.SQL("alter sequence {} owned by {}.{}").format(
+                _q(target, f"{table.name}_{col.name}_seq"), _q(target, table.name),
+                sql.Identifier(col.name)))
     if table.partitioning:
         for name, bound in table.partitioning.partitions:
             cur.execute(sql.SQL("create table {} partition of {} {}").format(
