@@ -46,6 +46,7 @@ class TableStats:
     fit_seconds: float = 0.0
     sample_seconds: float = 0.0
     repaired: int = 0
+    resampled: int = 0  # rows drawn again because they equalled a production row
 
 
 @dataclass
@@ -276,12 +277,43 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
+    stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
     for check in table.checks:
         stats.repaired += repair(frame, check.expression, rng, set(table.primary_key), fk_columns)
 
     columns = [c.name for c in table.columns if c.generated is None]
     stats.rows_generated = n
     return frame[columns], stats
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[str]) -> int:
+    """A synthetic row may not equal a production row on all its non-key columns.
+
+    Such rows get their modelled values drawn again (a few rounds). Tables whose non-key columns
+    take only a handful of value combinations cannot avoid every match; the gate reports those.
+    """
+    columns = [c.name for c in table.columns
+               if c.generated is None and c.name not in keys and c.name not in table.primary_key]
+    model = ctx.models[table.name]
+    modelled = [c.name for c in model.columns]
+    if not columns or not modelled or frame.empty:
+        return 0
+    production = row_hashes(ctx.extract.frames[table.name][columns])
+    resampled = 0
+    for attempt in range(5):
+        match = np.isin(row_hashes(frame[columns]), production)
+        m = int(match.sum())
+        if m == 0:
+            break
+        fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}"))
+        for name in modelled:
+            frame.loc[match, name] = fresh[name].to_numpy()
+        resampled += m
+    return resampled
 
 
 def _fill_cut_edges(ctx: _Context) -> None:

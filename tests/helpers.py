@@ -44,7 +44,7 @@ def orphan_counts(url: str, schema: Schema, target: str = "public") -> dict[str,
 
 def scalar(url: str, query: str, params: tuple = ()) -> object:
     with psycopg.connect(url) as conn:
-        return conn.execute(query, params).fetchone()[0]
+        return conn.execute(query, params or None).fetchone()[0]
 
 
 def column_values(url: str, table: str, column: str) -> set:
