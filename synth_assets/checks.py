@@ -124,7 +124,7 @@ def repair(
     if cmp.right_is_column and cmp.op in (">", ">=", "<", "<=") and len(good):
         # keep the gap production-like: borrow the gap of a row where the relation holds
         other = frame[cmp.right]
-        gaps = (a.iloc[good].to_numpy() - other.iloc[good].to_numpy())
+        gaps = a.iloc[good].to_numpy() - other.iloc[good].to_numpy()
         picked = gaps[rng.integers(0, len(gaps), len(bad))]
         frame.loc[frame.index[bad], cmp.left] = other.iloc[bad].to_numpy() + picked
     elif cmp.op == "=" and cmp.right_is_column:

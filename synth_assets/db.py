@@ -28,8 +28,10 @@ def libpq_url(url: str) -> str:
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
     try:
-        return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True).replace(
-            "postgresql+psycopg://", "postgresql://"
+        return (
+            make_url(sqlalchemy_url(url))
+            .render_as_string(hide_password=True)
+            .replace("postgresql+psycopg://", "postgresql://")
         )
     except Exception:
         return "<unparseable URL>"

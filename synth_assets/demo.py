@@ -56,7 +56,8 @@ def ensure_demo_production(url: str) -> bool:
 
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "select obj_description('public'::regnamespace, 'pg_namespace')").fetchone()
+            "select obj_description('public'::regnamespace, 'pg_namespace')"
+        ).fetchone()
         if row and row[0] == DEMO_MARKER:
             return False
         load_demo_database(conn, "public")

@@ -18,8 +18,16 @@ from sqlalchemy.engine import Connection
 from synth_assets.db import raw
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
-NATIVE_KINDS = {"integer", "float", "numeric", "boolean", "date", "timestamp", "timestamptz",
-                "text"}
+NATIVE_KINDS = {
+    "integer",
+    "float",
+    "numeric",
+    "boolean",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "text",
+}
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,9 @@ def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfil
     fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
     nulls = [
         sql.SQL("count(*) filter (where {})").format(
-            sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(c)) for c in fk.columns)
+            sql.SQL(" or ").join(
+                sql.SQL("{} is null").format(sql.Identifier(c)) for c in fk.columns
+            )
         )
         for fk in fks
     ]
@@ -126,7 +136,9 @@ def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfil
     total, *null_counts = cur.fetchone()
     profile = TableProfile(rows=int(total))
     for fk, null_count in zip(fks, null_counts, strict=True):
-        ref_cols = sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(r)) for r in fk.ref_columns)
+        ref_cols = sql.SQL(", ").join(
+            sql.SQL("p.{}").format(sql.Identifier(r)) for r in fk.ref_columns
+        )
         hist = sql.SQL(
             "select n, count(*) from (select count(c.{first}) as n from {parent} p "
             "left join {child} c on {join} group by {ref_cols}) s group by n order by n"

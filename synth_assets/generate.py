@@ -89,7 +89,10 @@ def words_like(
     target = lengths[rng.integers(0, len(lengths), n)]
     counts = np.maximum(1, np.round(target / 7).astype(int))
     picks = pools.words[rng.integers(0, len(pools.words), (n, int(counts.max(initial=1))))]
-    text = [" ".join(row[:k]).capitalize()[: max(1, t)] for row, k, t in zip(picks, counts, target)]
+    text = [
+        " ".join(row[:k]).capitalize()[: max(1, t)]
+        for row, k, t in zip(picks, counts, target, strict=True)
+    ]
     return np.array(text, dtype=object)
 
 
@@ -108,7 +111,9 @@ def _dedupe(values: pd.Series, rng: np.random.Generator) -> pd.Series:
         values = values.copy()
         values[dup] = values.max() + pd.to_timedelta(np.arange(1, int(dup.sum()) + 1), unit="s")
         return values
-    return values.astype(str).where(~dup, values.astype(str) + "-" + pd.Series(range(len(values))).astype(str))
+    return values.astype(str).where(
+        ~dup, values.astype(str) + "-" + pd.Series(range(len(values))).astype(str)
+    )
 
 
 @dataclass
@@ -137,10 +142,14 @@ def _set_fk(frame: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, idx: np.n
 
 
 def _dedupe_key_sets(
-    ctx: _Context, table: Table, frame: pd.DataFrame, fks: list[ForeignKey],
-    driver: ForeignKey | None, rng: np.random.Generator,
+    ctx: _Context,
+    table: Table,
+    frame: pd.DataFrame,
+    fks: list[ForeignKey],
+    driver: ForeignKey | None,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """Link tables: a (product, tag) pair may occur once; re-draw the non-driving side, then drop."""
+    """Link tables: a (product, tag) pair occurs once; re-draw the non-driving side, then drop."""
     fk_cols = {c for fk in fks for c in fk.columns}
     for cols in table.unique_sets():
         if len(cols) < 2 or not set(cols) <= fk_cols:
@@ -163,8 +172,11 @@ def _dedupe_key_sets(
 def _fill_column(
     ctx: _Context, table: Table, col: Column, role: R.ColumnRole, n: int, rng: np.random.Generator
 ) -> list | pd.Series | None:
-    production = ctx.extract.frames[table.name][col.name] if col.name in ctx.extract.frames[
-        table.name] else pd.Series(dtype=object)
+    production = (
+        ctx.extract.frames[table.name][col.name]
+        if col.name in ctx.extract.frames[table.name]
+        else pd.Series(dtype=object)
+    )
     null_rate = float(production.isna().mean()) if len(production) else 0.0
     present = production.dropna()
     if role.role == R.PII:
@@ -192,7 +204,9 @@ def _fill_column(
     if role.role == R.UUID:
         return _with_nulls(
             new_key_values(col, production, n, rng).to_numpy(dtype=object),
-            0.0 if role.unique else null_rate, col.nullable, rng,
+            0.0 if role.unique else null_rate,
+            col.nullable,
+            rng,
         )
     if role.role == R.EMPTY:
         return [None] * n
@@ -236,7 +250,11 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
             idx = driver_idx
         else:
             idx = assign_parents(
-                rng, profile.foreign_keys[fk.name], len(parent), n, fk.nullable,
+                rng,
+                profile.foreign_keys[fk.name],
+                len(parent),
+                n,
+                fk.nullable,
                 table.is_unique(fk.columns),
             )
         if not fk.nullable:
@@ -296,8 +314,11 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
     Such rows get their modelled values drawn again (a few rounds). Tables whose non-key columns
     take only a handful of value combinations cannot avoid every match; the gate reports those.
     """
-    columns = [c.name for c in table.columns
-               if c.generated is None and c.name not in keys and c.name not in table.primary_key]
+    columns = [
+        c.name
+        for c in table.columns
+        if c.generated is None and c.name not in keys and c.name not in table.primary_key
+    ]
     model = ctx.models[table.name]
     modelled = [c.name for c in model.columns]
     if not columns or not modelled or frame.empty:
@@ -319,12 +340,20 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
 def _fill_cut_edges(ctx: _Context) -> None:
     """Second pass: a cut FK points at parents that exist now."""
     for cut in ctx.plan.cut:
-        rng = np.random.default_rng(table_seed(ctx.config.seed, cut.table, "cut:" + cut.foreign_key.name))
+        rng = np.random.default_rng(
+            table_seed(ctx.config.seed, cut.table, "cut:" + cut.foreign_key.name)
+        )
         frame = ctx.frames[cut.table]
         parent = ctx.frames[cut.foreign_key.ref_table]
         profile = ctx.extract.profiles[cut.table].foreign_keys[cut.foreign_key.name]
-        idx = assign_parents(rng, profile, len(parent), len(frame), cut.foreign_key.nullable,
-                             ctx.schema.tables[cut.table].is_unique(cut.foreign_key.columns))
+        idx = assign_parents(
+            rng,
+            profile,
+            len(parent),
+            len(frame),
+            cut.foreign_key.nullable,
+            ctx.schema.tables[cut.table].is_unique(cut.foreign_key.columns),
+        )
         if not cut.foreign_key.nullable and (idx == NO_PARENT).any():
             raise SchemaError(
                 f"table {cut.table}: foreign key {cut.foreign_key.name} is NOT NULL but its parent "

@@ -75,7 +75,9 @@ def assign_parents(
     return idx
 
 
-def self_parents(rng: np.random.Generator, n_rows: int, null_rate: float, nullable: bool) -> np.ndarray:
+def self_parents(
+    rng: np.random.Generator, n_rows: int, null_rate: float, nullable: bool
+) -> np.ndarray:
     """Each row's parent is an earlier row, so the references form trees and never a cycle."""
     idx = np.floor(rng.random(n_rows) * np.arange(n_rows)).astype(np.int64)
     if nullable:
@@ -133,6 +135,8 @@ def new_key_values(
 def code_values(samples: list[str], n: int, rng: np.random.Generator, unique: bool) -> np.ndarray:
     """Identifiers shaped like production's: PREFIX-000123 counts up, anything else is scrambled."""
     prefix = common_prefix(samples)
+    while prefix and samples[0][prefix - 1].isdigit():
+        prefix -= 1  # SKU-000123 and SKU-000999 share "SKU-000", but the zeros are the number
     rest = [s[prefix:] for s in samples]
     if samples and all(r.isdigit() for r in rest):
         width = max(max(len(r) for r in rest), len(str(n)))
@@ -143,7 +147,10 @@ def code_values(samples: list[str], n: int, rng: np.random.Generator, unique: bo
     if unique:
         forbidden = set(samples)
         for _ in range(20):
-            bad = pd.Series(values).duplicated().to_numpy() | pd.Series(values).isin(forbidden).to_numpy()
+            bad = (
+                pd.Series(values).duplicated().to_numpy()
+                | pd.Series(values).isin(forbidden).to_numpy()
+            )
             if not bad.any():
                 break
             values[bad] = scramble(base[rng.integers(0, len(base), int(bad.sum()))], rng, prefix)

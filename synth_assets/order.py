@@ -21,7 +21,9 @@ class CutEdge:
     def describe(self) -> str:
         cols = ", ".join(self.foreign_key.columns)
         how = "nullable" if self.foreign_key.nullable else "deferrable"
-        return f"{self.table}({cols}) -> {self.foreign_key.ref_table} ({how}, filled in a second pass)"
+        return (
+            f"{self.table}({cols}) -> {self.foreign_key.ref_table} ({how}, filled in a second pass)"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,7 @@ def _edges(schema: Schema, cut: list[CutEdge]) -> dict[str, list[tuple[str, Fore
         name: [
             (fk.ref_table, fk)
             for fk in table.foreign_keys
-            if fk.ref_table != name and fk.ref_table in schema.tables
-            and (name, fk) not in cut_set
+            if fk.ref_table != name and fk.ref_table in schema.tables and (name, fk) not in cut_set
         ]
         for name, table in schema.tables.items()
     }
@@ -59,7 +60,7 @@ def _find_cycle(
         parent, fk = next((p, f) for p, f in edges[node] if p not in done)
         path.append((node, fk))
         node = parent
-    return path[seen[node]:]
+    return path[seen[node] :]
 
 
 def generation_order(schema: Schema) -> GenerationPlan:

@@ -8,6 +8,7 @@ random. Whatever the method, a fake that happens to equal a production value is 
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -36,8 +37,11 @@ PII_NAMES: list[tuple[str, re.Pattern[str]]] = [
         ("city", r"^city$|^town$"),
         ("postal_code", r"postal|^zip|post_?code"),
         ("ip", r"(^|_)ip($|_addr|_address)|^ip_?address$"),
-        ("national_id", r"ssn|social_sec|passport|national_id|tax_id|iban|credit_card|card_number|"
-                        r"account_number|licen[cs]e_number"),
+        (
+            "national_id",
+            r"ssn|social_sec|passport|national_id|tax_id|iban|credit_card|card_number|"
+            r"account_number|licen[cs]e_number",
+        ),
     ]
 ]
 
@@ -75,7 +79,7 @@ def scramble(values: np.ndarray, rng: np.random.Generator, keep_prefix: int = 0)
         codes[mask] = low + rng.integers(0, high - low + 1, int(mask.sum()))
     text = codes.astype("<u4").tobytes().decode("utf-32-le")
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return np.array([text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dtype=object)
+    return np.array([text[a:b] for a, b in itertools.pairwise(bounds)], dtype=object)
 
 
 def common_prefix(values: list[str]) -> int:
@@ -98,15 +102,20 @@ class FakePools:
         self.last = np.array([fake.last_name() for _ in range(size)], dtype=object)
         self.city = np.array([fake.city() for _ in range(size)], dtype=object)
         self.street = np.array([fake.street_name() for _ in range(size)], dtype=object)
-        self.domain = np.array(["example.com", "example.org", "example.net", "mail.example",
-                                "test.example"], dtype=object)
+        self.domain = np.array(
+            ["example.com", "example.org", "example.net", "mail.example", "test.example"],
+            dtype=object,
+        )
         self.words = np.array(sorted(set(fake.words(nb=600, unique=False))), dtype=object)
 
 
 def _ascii_lower(values: np.ndarray) -> pd.Series:
     s = pd.Series(values, dtype=object).str.lower()
-    return s.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii").str.replace(
-        r"[^a-z0-9]", "", regex=True
+    return (
+        s.str.normalize("NFKD")
+        .str.encode("ascii", "ignore")
+        .str.decode("ascii")
+        .str.replace(r"[^a-z0-9]", "", regex=True)
     )
 
 
@@ -128,7 +137,9 @@ def fake_values(
         return (pd.Series(pick(pools.first)) + " " + pd.Series(pick(pools.last))).to_numpy()
     if kind == "email":
         local = _ascii_lower(pick(pools.first)) + "." + _ascii_lower(pick(pools.last))
-        return (local + pd.Series(serial).astype(str) + "@" + pd.Series(pick(pools.domain))).to_numpy()
+        return (
+            local + pd.Series(serial).astype(str) + "@" + pd.Series(pick(pools.domain))
+        ).to_numpy()
     if kind == "username":
         return (_ascii_lower(pick(pools.first)) + pd.Series(serial).astype(str)).to_numpy()
     if kind == "street":
@@ -139,7 +150,10 @@ def fake_values(
     if kind == "ip":
         octets = rng.integers(1, 255, (n, 2))
         return (
-            "10.23." + pd.Series(octets[:, 0]).astype(str) + "." + pd.Series(octets[:, 1]).astype(str)
+            "10.23."
+            + pd.Series(octets[:, 0]).astype(str)
+            + "."
+            + pd.Series(octets[:, 1]).astype(str)
         ).to_numpy()
     # phones, postal codes, IDs and anything else: production's format, new characters
     base = production.dropna().astype(str).to_numpy()

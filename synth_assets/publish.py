@@ -9,6 +9,7 @@ one run. A failure before the swap drops the staging schema and leaves the wareh
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable
@@ -45,6 +46,7 @@ class PublishResult:
 
 # --- values to COPY text -------------------------------------------------------------------
 
+
 def _escape(s: pd.Series) -> pd.Series:
     for old, new in ESCAPES:
         s = s.str.replace(old, new, regex=False)
@@ -67,12 +69,16 @@ def copy_text(values: pd.Series, col: Column) -> pd.Series:
         out = s.map({True: "t", False: "f"}).astype(object)
     elif col.kind in ("timestamptz", "timestamp", "date") and not s.empty:
         ts = pd.to_datetime(s, utc=col.kind == "timestamptz")
-        fmt = {"timestamptz": "%Y-%m-%d %H:%M:%S.%f+00", "timestamp": "%Y-%m-%d %H:%M:%S.%f",
-               "date": "%Y-%m-%d"}[col.kind]
+        fmt = {
+            "timestamptz": "%Y-%m-%d %H:%M:%S.%f+00",
+            "timestamp": "%Y-%m-%d %H:%M:%S.%f",
+            "date": "%Y-%m-%d",
+        }[col.kind]
         out = pd.Series(ts.dt.strftime(fmt), dtype=object)
     elif col.kind == "bytea":
-        out = pd.Series(["\\x" + bytes(v).hex() if v is not None else None for v in s],
-                        dtype=object)
+        out = pd.Series(
+            ["\\x" + bytes(v).hex() if v is not None else None for v in s], dtype=object
+        )
         out = _escape(out.fillna(""))
     else:
         out = _escape(s.astype(object).where(~pd.Series(null), "").astype(str))
@@ -90,6 +96,7 @@ def copy_lines(frame: pd.DataFrame, columns: list[Column]) -> str:
 
 
 # --- DDL ---------------------------------------------------------------------------------
+
 
 def _ident_list(cols: Iterable[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c) for c in cols)
@@ -111,7 +118,9 @@ def _sequence_default(default: str | None) -> bool:
 
 def _sequence_name(schema: str, table: Table, col: Column) -> str:
     """The regclass text of the sequence behind a serial column, quoted for nextval()."""
-    return ".".join('"' + p.replace('"', '""') + '"' for p in (schema, f"{table.name}_{col.name}_seq"))
+    return ".".join(
+        '"' + p.replace('"', '""') + '"' for p in (schema, f"{table.name}_{col.name}_seq")
+    )
 
 
 def _column_ddl(table: Table, col: Column, schema: str) -> sql.Composable:
@@ -121,8 +130,9 @@ def _column_ddl(table: Table, col: Column, schema: str) -> sql.Composable:
     elif col.identity:
         parts.append(sql.SQL(f"generated {col.identity} as identity"))
     elif _sequence_default(col.default):
-        parts.append(sql.SQL("default nextval({})").format(
-            sql.Literal(_sequence_name(schema, table, col))))
+        parts.append(
+            sql.SQL("default nextval({})").format(sql.Literal(_sequence_name(schema, table, col)))
+        )
     elif col.default is not None:
         parts.append(sql.SQL("default {}").format(sql.SQL(col.default)))
     if not col.nullable:
@@ -132,11 +142,15 @@ def _column_ddl(table: Table, col: Column, schema: str) -> sql.Composable:
 
 def create_types(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
     for enum in schema.enums.values():
-        cur.execute(sql.SQL("create type {} as enum ({})").format(
-            _q(target, enum.name), sql.SQL(", ").join(sql.Literal(v) for v in enum.values)))
+        cur.execute(
+            sql.SQL("create type {} as enum ({})").format(
+                _q(target, enum.name), sql.SQL(", ").join(sql.Literal(v) for v in enum.values)
+            )
+        )
     for domain in schema.domains.values():
-        stmt = sql.SQL("create domain {} as {}").format(_q(target, domain.name),
-                                                        sql.SQL(domain.base_type))
+        stmt = sql.SQL("create domain {} as {}").format(
+            _q(target, domain.name), sql.SQL(domain.base_type)
+        )
         if domain.default is not None:
             stmt += sql.SQL(" default {}").format(sql.SQL(domain.default))
         if domain.not_null:
@@ -149,8 +163,9 @@ def create_types(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
 def create_table(cur: psycopg.Cursor, table: Table, target: str) -> None:
     for col in table.columns:
         if _sequence_default(col.default) and not col.identity:
-            cur.execute(sql.SQL("create sequence {}").format(
-                _q(target, f"{table.name}_{col.name}_seq")))
+            cur.execute(
+                sql.SQL("create sequence {}").format(_q(target, f"{table.name}_{col.name}_seq"))
+            )
     body = sql.SQL(", ").join(_column_ddl(table, c, target) for c in table.columns)
     stmt = sql.SQL("create table {} ({})").format(_q(target, table.name), body)
     if table.partitioning:
@@ -159,34 +174,44 @@ def create_table(cur: psycopg.Cursor, table: Table, target: str) -> None:
     for col in table.columns:
         if _sequence_default(col.default) and not col.identity:
             # owned by the column, so pg_get_serial_sequence finds it and DROP TABLE drops it
-            cur.execute(sql.SQL("alter sequence {} owned by {}.{}").format(
-                _q(target, f"{table.name}_{col.name}_seq"), _q(target, table.name),
-                sql.Identifier(col.name)))
+            cur.execute(
+                sql.SQL("alter sequence {} owned by {}.{}").format(
+                    _q(target, f"{table.name}_{col.name}_seq"),
+                    _q(target, table.name),
+                    sql.Identifier(col.name),
+                )
+            )
     if table.partitioning:
         for name, bound in table.partitioning.partitions:
-            cur.execute(sql.SQL("create table {} partition of {} {}").format(
-                _q(target, name), _q(target, table.name), sql.SQL(bound)))
+            cur.execute(
+                sql.SQL("create table {} partition of {} {}").format(
+                    _q(target, name), _q(target, table.name), sql.SQL(bound)
+                )
+            )
 
 
 def _fk_ddl(fk: ForeignKey, target: str) -> sql.Composable:
     stmt = sql.SQL("foreign key ({}) references {} ({})").format(
-        _ident_list(fk.columns), _q(target, fk.ref_table), _ident_list(fk.ref_columns))
+        _ident_list(fk.columns), _q(target, fk.ref_table), _ident_list(fk.ref_columns)
+    )
     for clause, value in (("on delete", fk.on_delete), ("on update", fk.on_update)):
         if value and re.fullmatch(r"[A-Za-z ]+", value):
             stmt += sql.SQL(f" {clause} {value.lower()}")
     if fk.deferrable:
         stmt += sql.SQL(" deferrable initially {}").format(
-            sql.SQL("deferred" if fk.initially_deferred else "immediate"))
+            sql.SQL("deferred" if fk.initially_deferred else "immediate")
+        )
     return stmt
 
 
 def load_table(cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: str) -> None:
     columns = [c for c in table.columns if c.generated is None]
     stmt = sql.SQL("copy {} ({}) from stdin").format(
-        _q(target, table.name), _ident_list(c.name for c in columns))
+        _q(target, table.name), _ident_list(c.name for c in columns)
+    )
     with cur.copy(stmt) as copy:
         for start in range(0, len(frame), CHUNK_ROWS):
-            copy.write(copy_lines(frame.iloc[start:start + CHUNK_ROWS], columns))
+            copy.write(copy_lines(frame.iloc[start : start + CHUNK_ROWS], columns))
 
 
 def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[str, int]:
@@ -194,26 +219,43 @@ def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[st
     for table in schema.tables.values():
         t = _q(target, table.name)
         if table.primary_key:
-            cur.execute(sql.SQL("alter table {} add constraint {} primary key ({})").format(
-                t, sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
-                _ident_list(table.primary_key)))
+            cur.execute(
+                sql.SQL("alter table {} add constraint {} primary key ({})").format(
+                    t,
+                    sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
+                    _ident_list(table.primary_key),
+                )
+            )
         for u in table.uniques:
-            cur.execute(sql.SQL("alter table {} add constraint {} unique ({})").format(
-                t, sql.Identifier(u.name), _ident_list(u.columns)))
+            cur.execute(
+                sql.SQL("alter table {} add constraint {} unique ({})").format(
+                    t, sql.Identifier(u.name), _ident_list(u.columns)
+                )
+            )
         for c in table.checks:
-            _with_table(table.name, cur.execute, sql.SQL(
-                "alter table {} add constraint {} check ({})").format(
-                t, sql.Identifier(c.name), sql.SQL(c.expression)))
+            _with_table(
+                table.name,
+                cur.execute,
+                sql.SQL("alter table {} add constraint {} check ({})").format(
+                    t, sql.Identifier(c.name), sql.SQL(c.expression)
+                ),
+            )
     checked = {}
     for table in schema.tables.values():
         fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
         for fk in fks:
-            _with_table(table.name, cur.execute, sql.SQL("alter table {} add constraint {} {}").format(
-                _q(target, table.name), sql.Identifier(fk.name), _fk_ddl(fk, target)))
+            _with_table(
+                table.name,
+                cur.execute,
+                sql.SQL("alter table {} add constraint {} {}").format(
+                    _q(target, table.name), sql.Identifier(fk.name), _fk_ddl(fk, target)
+                ),
+            )
         checked[table.name] = len(fks)
         for index in table.indexes:
-            cur.execute(sql.SQL(index.definition.replace("{table}", "{}")).format(
-                _q(target, table.name)))
+            cur.execute(
+                sql.SQL(index.definition.replace("{table}", "{}")).format(_q(target, table.name))
+            )
     return checked
 
 
@@ -223,11 +265,18 @@ def reset_sequences(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
         for col in table.columns:
             if not (col.identity or _sequence_default(col.default)) or col.kind != "integer":
                 continue
-            cur.execute(sql.SQL(
-                "select setval(pg_get_serial_sequence({}, {}), coalesce(max({}), 0) + 1, false) "
-                "from {}").format(
-                sql.Literal(_q(target, table.name).as_string(cur)), sql.Literal(col.name),
-                sql.Identifier(col.name), _q(target, table.name)))
+            cur.execute(
+                sql.SQL(
+                    "select setval(pg_get_serial_sequence({}, {}), "
+                    "coalesce(max({}), 0) + 1, false) "
+                    "from {}"
+                ).format(
+                    sql.Literal(_q(target, table.name).as_string(cur)),
+                    sql.Literal(col.name),
+                    sql.Identifier(col.name),
+                    _q(target, table.name),
+                )
+            )
 
 
 def _with_table(table: str, fn, *args):  # type: ignore[no-untyped-def]
@@ -254,13 +303,17 @@ def _schema_exists(cur: psycopg.Cursor, name: str) -> bool:
 def drop_staging(conn: psycopg.Connection, target: str) -> None:
     conn.rollback()
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("drop schema if exists {} cascade").format(
-            sql.Identifier(staging_name(target))))
+        cur.execute(
+            sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(staging_name(target)))
+        )
     conn.commit()
 
 
 def load_staging(
-    conn: psycopg.Connection, schema: Schema, order: list[str], frames: dict[str, pd.DataFrame],
+    conn: psycopg.Connection,
+    schema: Schema,
+    order: list[str],
+    frames: dict[str, pd.DataFrame],
     target: str,
 ) -> dict[str, int]:
     """Build and fill ``<target>__staging``, committed so that validators can read it."""
@@ -283,13 +336,22 @@ def load_staging(
 def swap(conn: psycopg.Connection, target: str) -> None:
     """Staging becomes the warehouse; the warehouse becomes ``__previous`` (one transaction)."""
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("drop schema if exists {} cascade").format(
-            sql.Identifier(previous_name(target))))
+        cur.execute(
+            sql.SQL("drop schema if exists {} cascade").format(
+                sql.Identifier(previous_name(target))
+            )
+        )
         if _schema_exists(cur, target):
-            cur.execute(sql.SQL("alter schema {} rename to {}").format(
-                sql.Identifier(target), sql.Identifier(previous_name(target))))
-        cur.execute(sql.SQL("alter schema {} rename to {}").format(
-            sql.Identifier(staging_name(target)), sql.Identifier(target)))
+            cur.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(target), sql.Identifier(previous_name(target))
+                )
+            )
+        cur.execute(
+            sql.SQL("alter schema {} rename to {}").format(
+                sql.Identifier(staging_name(target)), sql.Identifier(target)
+            )
+        )
     conn.commit()
 
 
@@ -320,10 +382,9 @@ def publish(
             before_swap(conn, staging_name(target))
         swap(conn, target)
     except BaseException:
-        try:
+        # if the connection is gone, the next run drops the leftover staging schema
+        with contextlib.suppress(psycopg.Error):
             drop_staging(conn, target)
-        except psycopg.Error:
-            pass  # the connection is gone; the next run drops the leftover staging schema
         raise
     result.rows = count_rows(conn, target, order)
     result.seconds = time.perf_counter() - start

@@ -37,7 +37,7 @@ class RefreshReport:
 
 
 def select_tables(schema: Schema, config: Config) -> Schema:
-    """The tables to copy; every name in the configuration must exist, every FK parent must be in."""
+    """The tables to copy: every name in the configuration exists, every FK parent is in."""
     known = set(schema.tables)
     for setting, names in (
         ("tables.include", config.tables.include),
@@ -50,11 +50,17 @@ def select_tables(schema: Schema, config: Config) -> Schema:
                 f"{setting} names table(s) not in source schema {schema.name}: "
                 f"{', '.join(unknown)} (tables there: {', '.join(sorted(known)) or 'none'})"
             )
-    chosen = [n for n in sorted(known) if (not config.tables.include or n in config.tables.include)
-              and n not in config.tables.exclude]
+    chosen = [
+        n
+        for n in sorted(known)
+        if (not config.tables.include or n in config.tables.include)
+        and n not in config.tables.exclude
+    ]
     if not chosen:
-        raise ConfigError(f"no tables selected from source schema {schema.name}: check tables.include"
-                          " and tables.exclude")
+        raise ConfigError(
+            f"no tables selected from source schema {schema.name}: check tables.include"
+            " and tables.exclude"
+        )
     for name in chosen:
         for fk in schema.tables[name].foreign_keys:
             if fk.ref_table in schema.tables and fk.ref_table not in chosen:
@@ -66,8 +72,10 @@ def select_tables(schema: Schema, config: Config) -> Schema:
 
 
 def _same_database(a: str, b: str) -> bool:
-    pa, pb = psycopg.conninfo.conninfo_to_dict(libpq_url(a)), psycopg.conninfo.conninfo_to_dict(
-        libpq_url(b))
+    pa, pb = (
+        psycopg.conninfo.conninfo_to_dict(libpq_url(a)),
+        psycopg.conninfo.conninfo_to_dict(libpq_url(b)),
+    )
     key = lambda p: (p.get("host") or "localhost", str(p.get("port") or 5432), p.get("dbname"))  # noqa: E731
     local = {"localhost", "127.0.0.1", "::1"}
     ka, kb = key(pa), key(pb)
@@ -89,13 +97,16 @@ def check_environments(config: Config, names: list[str]) -> None:
         url = env.url.get_secret_value()
         if _same_database(url, source):
             raise ConfigError(
-                f"environments.{name} points at the source database ({redact(url)}): prodtwin never "
+                f"environments.{name} points at the source database ({redact(url)}): "
+                "prodtwin never "
                 "writes to the source; use another database for the warehouse"
             )
         key = (url, env.schema_name)
         if key in seen:
-            raise ConfigError(f"environments.{name} and environments.{seen[key]} are the same "
-                              f"database and schema; give each its own")
+            raise ConfigError(
+                f"environments.{name} and environments.{seen[key]} are the same "
+                f"database and schema; give each its own"
+            )
         seen[key] = name
 
 
@@ -124,15 +135,20 @@ def synthesize(config: Config, schema: Schema, plan: GenerationPlan, data: Extra
 
 
 def publish_to(
-    config: Config, name: str, schema: Schema, plan: GenerationPlan, synthetic: Synthetic,
+    config: Config,
+    name: str,
+    schema: Schema,
+    plan: GenerationPlan,
+    synthetic: Synthetic,
     before_swap: BeforeSwap | None = None,
 ) -> PublishResult:
     env = config.environments[name]
     url = env.url.get_secret_value()
     conn = connect_warehouse(url, f"environment {name}")
     try:
-        return publish(conn, name, schema, list(plan.order), synthetic.frames, env.schema_name,
-                       before_swap)
+        return publish(
+            conn, name, schema, list(plan.order), synthetic.frames, env.schema_name, before_swap
+        )
     except ProdtwinError as error:
         raise type(error)(f"environment {name}: {error}") from None
     except psycopg.Error as error:

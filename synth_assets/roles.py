@@ -26,8 +26,16 @@ UUID = "uuid"  # a uuid that is no key: random
 GENERATED = "generated"  # GENERATED ALWAYS ... STORED: PostgreSQL computes it
 EMPTY = "empty"  # NULL in every production row
 
-MODELLED_KINDS = {"integer", "float", "numeric", "boolean", "date", "timestamp", "timestamptz",
-                  "enum"}
+MODELLED_KINDS = {
+    "integer",
+    "float",
+    "numeric",
+    "boolean",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "enum",
+}
 MAX_CATEGORIES = 50
 
 
@@ -49,8 +57,11 @@ def _looks_like_code(values: pd.Series) -> bool:
     sample = values.head(2000).astype(str)
     if sample.empty:
         return False
-    return bool(sample.str.contains(r"\d").mean() > 0.8 and not sample.str.contains(" ").any()
-                and sample.str.len().max() <= 40)
+    return bool(
+        sample.str.contains(r"\d").mean() > 0.8
+        and not sample.str.contains(" ").any()
+        and sample.str.len().max() <= 40
+    )
 
 
 def column_roles(

@@ -264,8 +264,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
         return name
 
     enums = {
-        e["name"]: EnumType(e["name"], tuple(e["labels"]))
-        for e in insp.get_enums(schema=schema)
+        e["name"]: EnumType(e["name"], tuple(e["labels"])) for e in insp.get_enums(schema=schema)
     }
     domains = {
         d["name"]: DomainType(
@@ -311,9 +310,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
                     nullable=bool(c["nullable"]),
                     default=None if (identity or computed) else c.get("default"),
                     identity=(
-                        ("always" if identity.get("always") else "by default")
-                        if identity
-                        else None
+                        ("always" if identity.get("always") else "by default") if identity else None
                     ),
                     generated=computed["sqltext"] if computed else None,
                     max_length=row.max_length,
@@ -326,8 +323,9 @@ def introspect(conn: Connection, schema: str) -> Schema:
         fk_list: list[ForeignKey] = []
         seen: set[tuple[Any, ...]] = set()
         # FKs may be declared on the table or only on its partitions: merge them.
-        sources = [key] + [(schema, p) for p, parent in partition_parent.items()
-                           if root(parent) == name]
+        sources = [key] + [
+            (schema, p) for p, parent in partition_parent.items() if root(parent) == name
+        ]
         for src in sources:
             for fk in fks.get(src, []):
                 ref = root(fk["referred_table"])
@@ -360,12 +358,9 @@ def introspect(conn: Connection, schema: str) -> Schema:
             primary_key_name=pk.get("name"),
             foreign_keys=tuple(fk_list),
             uniques=tuple(
-                UniqueConstraint(u["name"], tuple(u["column_names"]))
-                for u in uniques.get(key, [])
+                UniqueConstraint(u["name"], tuple(u["column_names"])) for u in uniques.get(key, [])
             ),
-            checks=tuple(
-                CheckConstraint(c["name"], c["sqltext"]) for c in checks.get(key, [])
-            ),
+            checks=tuple(CheckConstraint(c["name"], c["sqltext"]) for c in checks.get(key, [])),
             indexes=tuple(
                 Index(r.index_name, _index_template(r.definition, schema, name))
                 for r in index_rows

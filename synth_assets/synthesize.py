@@ -110,10 +110,12 @@ class TableModel:
             if base.empty:
                 data = pd.DataFrame({c.name: [np.nan] * n for c in self.columns})
             else:
-                data = pd.DataFrame({
-                    c.name: base[c.name].to_numpy()[rng.integers(0, len(base), n)]
-                    for c in self.columns
-                })
+                data = pd.DataFrame(
+                    {
+                        c.name: base[c.name].to_numpy()[rng.integers(0, len(base), n)]
+                        for c in self.columns
+                    }
+                )
             return from_model_frame(data, self.columns)
         self.synthesizer.reset_sampling()
         self.synthesizer._set_random_state(seed)  # SDV's own hook for reproducible sampling

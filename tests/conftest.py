@@ -57,8 +57,9 @@ def make_database(admin_url: str) -> Iterator[Callable[[str], str]]:
     yield make
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for name in created:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 def make_config(source: str, envs: dict[str, str], **extra: object) -> Config:
@@ -91,4 +92,3 @@ def demo_refresh(demo_source: str, make_database: Callable[[str], str]):  # type
     config = make_config(demo_source, envs)
     report = run_refresh(config)
     return report, config, envs
-

@@ -12,13 +12,19 @@ def table_checksums(url: str, schema: str = "public") -> dict[str, str]:
     """md5 of every table's rows in a stable order: equal checksums mean equal contents."""
     out = {}
     with psycopg.connect(url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = %s and c.relkind in ('r', 'p') and not c.relispartition "
-            "order by 1", (schema,))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = %s and c.relkind in ('r', 'p') and not c.relispartition "
+                "order by 1",
+                (schema,),
+            )
+        ]
         for t in tables:
-            q = sql.SQL("select md5(coalesce(string_agg(x::text, '|' order by x::text), '')) "
-                        "from {}.{} x").format(sql.Identifier(schema), sql.Identifier(t))
+            q = sql.SQL(
+                "select md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from {}.{} x"
+            ).format(sql.Identifier(schema), sql.Identifier(t))
             out[t] = conn.execute(q).fetchone()[0]
     return out
 
@@ -30,14 +36,23 @@ def orphan_counts(url: str, schema: Schema, target: str = "public") -> dict[str,
         for table in schema.tables.values():
             for fk in table.foreign_keys:
                 set_cols = sql.SQL(" and ").join(
-                    sql.SQL("c.{} is not null").format(sql.Identifier(c)) for c in fk.columns)
+                    sql.SQL("c.{} is not null").format(sql.Identifier(c)) for c in fk.columns
+                )
                 join = sql.SQL(" and ").join(
                     sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
-                    for c, r in zip(fk.columns, fk.ref_columns, strict=True))
-                q = sql.SQL("select count(*) from {}.{} c where {} and not exists "
-                            "(select 1 from {}.{} p where {})").format(
-                    sql.Identifier(target), sql.Identifier(table.name), set_cols,
-                    sql.Identifier(target), sql.Identifier(fk.ref_table), join)
+                    for c, r in zip(fk.columns, fk.ref_columns, strict=True)
+                )
+                q = sql.SQL(
+                    "select count(*) from {}.{} c where {} and not exists "
+                    "(select 1 from {}.{} p where {})"
+                ).format(
+                    sql.Identifier(target),
+                    sql.Identifier(table.name),
+                    set_cols,
+                    sql.Identifier(target),
+                    sql.Identifier(fk.ref_table),
+                    join,
+                )
                 out[f"{table.name}.{fk.name}"] = conn.execute(q).fetchone()[0]
     return out
 
@@ -50,5 +65,6 @@ def scalar(url: str, query: str, params: tuple = ()) -> object:
 def column_values(url: str, table: str, column: str) -> set:
     with psycopg.connect(url) as conn:
         q = sql.SQL("select distinct {} from public.{} where {} is not null").format(
-            sql.Identifier(column), sql.Identifier(table), sql.Identifier(column))
+            sql.Identifier(column), sql.Identifier(table), sql.Identifier(column)
+        )
         return {r[0] for r in conn.execute(q)}

@@ -17,8 +17,11 @@ GOOD = {
         "test": {"url": "postgresql://u:pw@warehouse:5432/test", "schema": "public"},
     },
     "seed": 42,
-    "tables": {"include": [], "exclude": [], "overrides": {"orders": {"synthesizer": "ctgan",
-                                                                      "scale": 0.5}}},
+    "tables": {
+        "include": [],
+        "exclude": [],
+        "overrides": {"orders": {"synthesizer": "ctgan", "scale": 0.5}},
+    },
 }
 
 
@@ -32,7 +35,7 @@ def test_the_documented_shape_loads_with_env_vars(tmp_path: Path) -> None:
     path = tmp_path / "prodtwin.yaml"
     path.write_text(
         'source: {url: "${SRC_URL}", schema: public}\n'
-        "environments:\n  dev: {url: \"${DEV_URL}\", schema: synthetic}\n"
+        'environments:\n  dev: {url: "${DEV_URL}", schema: synthetic}\n'
         "seed: 7\ntables:\n  overrides: {orders: {synthesizer: ctgan, scale: 0.5}}\n"
     )
     config = load_config(path, {"SRC_URL": "postgresql://a@h/p", "DEV_URL": "postgresql://a@h/d"})
@@ -90,13 +93,13 @@ def test_an_environment_equal_to_the_source_is_refused() -> None:
     data = _with(environments={"dev": {"url": "postgresql://other:pw@localhost:5432/prod"}})
     data["source"] = {"url": "postgresql://u:pw@127.0.0.1/prod"}
     config = config_from_dict(data)
-    with pytest.raises(ConfigError, match="environments.dev points at the source") as error:
+    with pytest.raises(ConfigError, match=r"environments\.dev points at the source") as error:
         check_environments(config, ["dev"])
     assert "pw" not in str(error.value)
 
 
 def test_unknown_environment_is_refused() -> None:
-    with pytest.raises(ConfigError, match="environment staging is not in prodtwin.yaml"):
+    with pytest.raises(ConfigError, match=r"environment staging is not in prodtwin\.yaml"):
         check_environments(config_from_dict(GOOD), ["staging"])
 
 

@@ -11,7 +11,14 @@ from tests.conftest import make_config
 from tests.helpers import scalar, table_checksums
 
 TRICKY = [
-    "tab\there", "new\nline", "back\\slash", "quote ' and \"", "", "ünïcödé ✓", r"\N", "\\x00",
+    "tab\there",
+    "new\nline",
+    "back\\slash",
+    "quote ' and \"",
+    "",
+    "ünïcödé ✓",
+    r"\N",
+    "\\x00",
 ]
 
 
@@ -24,8 +31,8 @@ def _source(make_database, ddl: str) -> str:  # type: ignore[no-untyped-def]
 
 def test_text_values_round_trip_exactly(make_database) -> None:
     """Strings that COPY treats specially arrive unchanged; '' stays distinct from NULL."""
-    from synth_assets.extract import read_table
     from synth_assets.db import source_snapshot
+    from synth_assets.extract import read_table
     from synth_assets.publish import load_staging
     from synth_assets.schema import introspect
 
@@ -44,7 +51,7 @@ def test_text_values_round_trip_exactly(make_database) -> None:
 
 
 def test_failed_gate_leaves_the_previous_warehouse_unchanged(demo_refresh) -> None:  # type: ignore[no-untyped-def]
-    report, config, envs = demo_refresh
+    _, config, envs = demo_refresh
     before = table_checksums(envs["dev"])
 
     def refuse(conn: psycopg.Connection, staging: str) -> None:
@@ -54,17 +61,23 @@ def test_failed_gate_leaves_the_previous_warehouse_unchanged(demo_refresh) -> No
     with pytest.raises(ProdtwinError, match="gate refused"):
         run_refresh(config, ["dev"], before_swap=refuse)
     assert table_checksums(envs["dev"]) == before
-    assert scalar(envs["dev"], "select count(*) from pg_namespace where nspname = 'public__staging'") == 0
+    assert (
+        scalar(envs["dev"], "select count(*) from pg_namespace where nspname = 'public__staging'")
+        == 0
+    )
 
 
 def test_a_constraint_the_synthesizer_breaks_fails_cleanly(make_database) -> None:
     """PostgreSQL rejects the rows; the error names table and constraint; nothing is swapped."""
-    src = _source(make_database, """
+    src = _source(
+        make_database,
+        """
         create table parts (id int primary key, a numeric(8,2) not null, b numeric(8,2) not null,
                             constraint sums_to_100 check (a + b = 100));
         insert into parts select i, x, 100 - x from
           (select i, round((random() * 100)::numeric, 2) x from generate_series(1, 300) i) s;
-    """)
+    """,
+    )
     dst = make_database("dst")
     with psycopg.connect(dst) as conn:
         conn.execute("create table keep_me (id int); insert into keep_me values (1)")
@@ -75,17 +88,27 @@ def test_a_constraint_the_synthesizer_breaks_fails_cleanly(make_database) -> Non
 
 
 def test_previous_version_is_kept_for_one_run(demo_refresh, make_database) -> None:  # type: ignore[no-untyped-def]
-    _, config, envs = demo_refresh
+    _, config, _ = demo_refresh
     dst = make_database("swap")
     with psycopg.connect(dst) as conn:
         conn.execute("create table old_marker (id int)")
     source = config.source.url.get_secret_value()
     run_refresh(make_config(source, {"dev": dst}, tables={"include": ["tags"]}))
-    assert scalar(dst, "select count(*) from information_schema.tables where "
-                       "table_schema = 'public__previous' and table_name = 'old_marker'") == 1
+    assert (
+        scalar(
+            dst,
+            "select count(*) from information_schema.tables where "
+            "table_schema = 'public__previous' and table_name = 'old_marker'",
+        )
+        == 1
+    )
     run_refresh(make_config(source, {"dev": dst}, tables={"include": ["tags"]}))
-    assert scalar(dst, "select count(*) from information_schema.tables where "
-                       "table_name = 'old_marker'") == 0
+    assert (
+        scalar(
+            dst, "select count(*) from information_schema.tables where table_name = 'old_marker'"
+        )
+        == 0
+    )
     assert scalar(dst, "select count(*) from public.tags") == 25
 
 

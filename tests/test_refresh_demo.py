@@ -38,14 +38,19 @@ def test_no_orphans_for_any_foreign_key(refreshed) -> None:
 
 
 def test_constraints_are_enforced_by_the_published_schema(refreshed) -> None:
-    report, _, envs = refreshed
+    _, _, envs = refreshed
     url = envs["dev"]
-    kinds = scalar(url, "select string_agg(distinct contype::text, '') from pg_constraint c "
-                        "join pg_namespace n on n.oid = c.connamespace where n.nspname = 'public'")
+    kinds = scalar(
+        url,
+        "select string_agg(distinct contype::text, '') from pg_constraint c "
+        "join pg_namespace n on n.oid = c.connamespace where n.nspname = 'public'",
+    )
     assert set("pfuc") <= set(str(kinds))
     with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
-        conn.execute("insert into public.addresses (customer_id, street, city, postal_code, "
-                     "country, is_default) values (-1, 'x', 'y', 'z', 'DE', true)")
+        conn.execute(
+            "insert into public.addresses (customer_id, street, city, postal_code, "
+            "country, is_default) values (-1, 'x', 'y', 'z', 'DE', true)"
+        )
 
 
 def test_primary_keys_are_unique(refreshed) -> None:
@@ -55,7 +60,8 @@ def test_primary_keys_are_unique(refreshed) -> None:
             continue
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.primary_key)
         q = sql.SQL("select count(*) - count(distinct ({})) from public.{}").format(
-            cols, sql.Identifier(table.name))
+            cols, sql.Identifier(table.name)
+        )
         with psycopg.connect(envs["dev"]) as conn:
             assert conn.execute(q).fetchone()[0] == 0, table.name
 
@@ -71,8 +77,13 @@ def test_row_counts_are_within_ten_percent_of_production(refreshed, demo_source)
 
 @pytest.mark.parametrize(
     ("table", "column"),
-    [("orders", "shipping_address_id"), ("orders", "handled_by"), ("event_log", "customer_id"),
-     ("categories", "parent_id"), ("employees", "manager_id")],
+    [
+        ("orders", "shipping_address_id"),
+        ("orders", "handled_by"),
+        ("event_log", "customer_id"),
+        ("categories", "parent_id"),
+        ("employees", "manager_id"),
+    ],
 )
 def test_nullable_foreign_keys_keep_the_null_rate(refreshed, demo_source, table, column) -> None:
     _, _, envs = refreshed
@@ -84,9 +95,11 @@ def test_nullable_foreign_keys_keep_the_null_rate(refreshed, demo_source, table,
 
 def test_children_per_parent_follow_production(refreshed, demo_source) -> None:
     _, _, envs = refreshed
-    q = ("select percentile_cont(array[0.5, 0.9]) within group (order by n), "
-         "avg((n = 0)::int)::float from (select count(o.id) n from customers c "
-         "left join orders o on o.customer_id = c.id group by c.id) s")
+    q = (
+        "select percentile_cont(array[0.5, 0.9]) within group (order by n), "
+        "avg((n = 0)::int)::float from (select count(o.id) n from customers c "
+        "left join orders o on o.customer_id = c.id group by c.id) s"
+    )
     with psycopg.connect(demo_source) as a, psycopg.connect(envs["dev"]) as b:
         (p50, p90), zero_prod = a.execute(q).fetchone()
         (s50, s90), zero_synth = b.execute(q).fetchone()
@@ -96,9 +109,15 @@ def test_children_per_parent_follow_production(refreshed, demo_source) -> None:
 
 @pytest.mark.parametrize(
     ("table", "column"),
-    [("customers", "email"), ("customers", "phone"), ("customers", "first_name"),
-     ("customers", "last_name"), ("employees", "email"), ("employees", "full_name"),
-     ("addresses", "street")],
+    [
+        ("customers", "email"),
+        ("customers", "phone"),
+        ("customers", "first_name"),
+        ("customers", "last_name"),
+        ("employees", "email"),
+        ("employees", "full_name"),
+        ("addresses", "street"),
+    ],
 )
 def test_no_production_pii_value_is_published(refreshed, demo_source, table, column) -> None:
     _, _, envs = refreshed
@@ -123,8 +142,13 @@ def test_no_person_reappears(refreshed, demo_source) -> None:
 
 def test_unique_columns_stay_unique(refreshed) -> None:
     _, _, envs = refreshed
-    for table, column in [("customers", "email"), ("products", "sku"), ("shipments", "order_id"),
-                          ("shipments", "tracking_code"), ("categories", "name")]:
+    for table, column in [
+        ("customers", "email"),
+        ("products", "sku"),
+        ("shipments", "order_id"),
+        ("shipments", "tracking_code"),
+        ("categories", "name"),
+    ]:
         dup = scalar(envs["dev"], f'select count(*) - count(distinct "{column}") from "{table}"')
         assert dup == 0, (table, column)
 
@@ -132,8 +156,9 @@ def test_unique_columns_stay_unique(refreshed) -> None:
 def _non_key_rows(url: str, table: str, columns: list[str]) -> pd.DataFrame:
     cols = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
     with psycopg.connect(url) as conn:
-        rows = conn.execute(sql.SQL("select {} from public.{}").format(
-            cols, sql.Identifier(table))).fetchall()
+        rows = conn.execute(
+            sql.SQL("select {} from public.{}").format(cols, sql.Identifier(table))
+        ).fetchall()
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -162,15 +187,20 @@ def test_checks_and_relations_hold(refreshed) -> None:
     assert scalar(url, "select count(*) from referrals where referrer_id = referred_id") == 0
     assert scalar(url, "select count(*) from order_items where qty <= 0") == 0
     # a link table keeps its composite primary key made of two foreign keys
-    assert scalar(url, "select count(*) - count(distinct (product_id, tag_id)) from product_tags") == 0
+    assert (
+        scalar(url, "select count(*) - count(distinct (product_id, tag_id)) from product_tags") == 0
+    )
     # self-references form trees: no employee is their own ancestor
-    cycles = scalar(url, """
+    cycles = scalar(
+        url,
+        """
         with recursive up(start, id, depth) as (
           select id, manager_id, 1 from employees where manager_id is not null
           union all
           select up.start, e.manager_id, depth + 1 from up join employees e on e.id = up.id
           where e.manager_id is not null and depth < 100)
-        select count(*) from up where id = start""")
+        select count(*) from up where id = start""",
+    )
     assert cycles == 0
 
 
@@ -178,8 +208,9 @@ def test_sequences_continue_after_the_loaded_rows(refreshed) -> None:
     _, _, envs = refreshed
     with psycopg.connect(envs["dev"]) as conn:
         before = conn.execute("select max(id) from tags").fetchone()[0]
-        new = conn.execute("insert into tags (name) values ('added-by-test') returning id"
-                           ).fetchone()[0]
+        new = conn.execute(
+            "insert into tags (name) values ('added-by-test') returning id"
+        ).fetchone()[0]
         conn.rollback()
     assert new > before
 

@@ -86,10 +86,13 @@ def _ref(col: str, table: str, nullable: bool, deferrable: bool = False) -> Fore
 
 
 def test_a_cycle_is_cut_at_its_nullable_edge() -> None:
-    schema = Schema("s", {
-        "store": _table("store", _ref("manager_id", "staff", nullable=True)),
-        "staff": _table("staff", _ref("store_id", "store", nullable=False)),
-    })
+    schema = Schema(
+        "s",
+        {
+            "store": _table("store", _ref("manager_id", "staff", nullable=True)),
+            "staff": _table("staff", _ref("store_id", "store", nullable=False)),
+        },
+    )
     plan = generation_order(schema)
     assert plan.order == ("store", "staff")
     assert [(c.table, c.foreign_key.columns) for c in plan.cut] == [("store", ("manager_id",))]
@@ -97,22 +100,31 @@ def test_a_cycle_is_cut_at_its_nullable_edge() -> None:
 
 
 def test_a_not_null_cycle_without_deferrable_edge_is_a_clear_error() -> None:
-    schema = Schema("s", {
-        "a": _table("a", _ref("b_id", "b", nullable=False)),
-        "b": _table("b", _ref("c_id", "c", nullable=False)),
-        "c": _table("c", _ref("a_id", "a", nullable=False)),
-        "d": _table("d"),
-    })
-    with pytest.raises(SchemaError, match=r"cycle with no nullable or deferrable link: "
-                                          r"a -> b -> c -> a"):
+    schema = Schema(
+        "s",
+        {
+            "a": _table("a", _ref("b_id", "b", nullable=False)),
+            "b": _table("b", _ref("c_id", "c", nullable=False)),
+            "c": _table("c", _ref("a_id", "a", nullable=False)),
+            "d": _table("d"),
+        },
+    )
+    with pytest.raises(
+        SchemaError,
+        match=r"cycle with no nullable or deferrable link: "
+        r"a -> b -> c -> a",
+    ):
         generation_order(schema)
 
 
 def test_a_not_null_cycle_is_cut_at_a_deferrable_edge() -> None:
-    schema = Schema("s", {
-        "a": _table("a", _ref("b_id", "b", nullable=False)),
-        "b": _table("b", _ref("a_id", "a", nullable=False, deferrable=True)),
-    })
+    schema = Schema(
+        "s",
+        {
+            "a": _table("a", _ref("b_id", "b", nullable=False)),
+            "b": _table("b", _ref("a_id", "a", nullable=False, deferrable=True)),
+        },
+    )
     plan = generation_order(schema)
     assert plan.order == ("b", "a")
     assert plan.cut[0].table == "b" and "deferrable" in plan.cut[0].describe()

@@ -1,0 +1,67 @@
+"""The command line: exit codes and one clear line on failure, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from tests.helpers import scalar
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synth_assets.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_missing_config_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _run("refresh", "--config", str(tmp_path / "prodtwin.yaml"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("prodtwin: configuration file")
+
+
+def test_unreachable_source_names_host_without_password(tmp_path: Path) -> None:
+    config = tmp_path / "prodtwin.yaml"
+    config.write_text(
+        "source: {url: 'postgresql://alice:s3cr3t-pw@127.0.0.1:1/prod'}\n"
+        "environments: {dev: {url: 'postgresql://alice:s3cr3t-pw@127.0.0.1:1/dev'}}\n"
+    )
+    result = _run("refresh", "--config", str(config))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        "cannot connect to the source at postgresql://alice:***@127.0.0.1:1/prod" in result.stderr
+    )
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def test_refresh_prints_the_summary_and_exits_0(
+    demo_source: str, make_database, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    dev = make_database("cli")
+    config = tmp_path / "prodtwin.yaml"
+    config.write_text(
+        "source: {url: '${SRC}', schema: public}\n"
+        "environments: {dev: {url: '${DEV}', schema: synthetic}}\n"
+        "tables: {include: [customers, orders, addresses, employees]}\n"
+    )
+    import os
+
+    env = {**os.environ, "SRC": demo_source, "DEV": dev}
+    result = _run("refresh", "--config", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    assert header[:3] == ["table", "prod", "rows"]
+    assert "FKs" in header
+    assert scalar(dev, "select count(*) from synthetic.customers") == 2000
+    with psycopg.connect(dev) as conn:
+        schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+    assert "synthetic__staging" not in schemas
