@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole pipeline on an embedded PostgreSQL")
     demo.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
+    psql = sub.add_parser("psql", help="open psql on a database of the embedded demo server")
+    psql.add_argument("database", nargs="?", default="dev", help="production, dev or test")
+    psql.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
     refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
     refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh.add_argument(
@@ -42,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from synth_assets.demo import prepare_demo
+    from synth_assets.demo import prepare_demo, psql_command
     from synth_assets.refresh import run_refresh
     from synth_assets.summary import summary
 
@@ -50,10 +54,19 @@ def _demo(args: argparse.Namespace) -> int:
     config, path, server = prepare_demo(root)
     report = run_refresh(config)
     print(summary(report))
-    socket_dir = server.get_postmaster_info().socket_dir
     print(f"\nconfiguration: {path}")
-    print(f"look at it:    psql -h {socket_dir} -U postgres dev")
+    print("look at it:    .venv/bin/prodtwin psql dev")
+    print(f"           or: {' '.join(psql_command(server, 'dev'))}")
     return 0
+
+
+def _psql(args: argparse.Namespace) -> int:
+    from synth_assets.demo import psql_command, start_server
+
+    server = start_server(Path(args.dir).resolve() / ".prodtwin" / "pg")
+    command = psql_command(server, args.database)
+    os.execv(command[0], command)
+    return 0  # not reached
 
 
 def _refresh(args: argparse.Namespace) -> int:
@@ -86,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         warnings.filterwarnings("ignore")
     try:
-        return _demo(args) if args.command == "demo" else _refresh(args)
+        commands = {"demo": _demo, "psql": _psql, "refresh": _refresh}
+        return commands[args.command](args)
     except ProdtwinError as error:
         print(f"prodtwin: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -38,6 +38,12 @@ def start_server(pgdata: Path) -> Any:
         ) from None
 
 
+def psql_command(server: Any, database: str) -> list[str]:
+    """The server's own psql (the wheel ships one), so the machine needs no client installed."""
+    socket_dir = server.get_postmaster_info().socket_dir
+    return [str(Path(server.bin_path) / "psql"), "-h", str(socket_dir), "-U", "postgres", database]
+
+
 def server_url(server: Any, database: str) -> str:
     return str(server.get_uri(database))
 
