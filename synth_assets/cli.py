@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from synth_assets.config import load_config
+from synth_assets.db import scrub_urls
 from synth_assets.errors import ProdtwinError
 
 EXIT_FAILED = 1
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"demo": _demo, "psql": _psql, "refresh": _refresh}
         return commands[args.command](args)
     except ProdtwinError as error:
-        print(f"prodtwin: {error}", file=sys.stderr)
+        print(f"prodtwin: {scrub_urls(str(error))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("prodtwin: interrupted; the warehouses are unchanged", file=sys.stderr)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"prodtwin: internal error ({type(error).__name__}: {error}); "
+            f"prodtwin: internal error ({type(error).__name__}: {scrub_urls(str(error))}); "
             "re-run with --debug and report it",
             file=sys.stderr,
         )

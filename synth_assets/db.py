@@ -37,6 +37,14 @@ def redact(url: str) -> str:
         return "<unparseable URL>"
 
 
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def scrub_urls(text: str) -> str:
+    """Blank the password of every URL in a text: the last line of defence before printing."""
+    return URL_PASSWORD.sub(r"\1***@", text)
+
+
 def scrub(text: str, *secrets: str) -> str:
     """Remove every secret (and the password inside every URL) from a message."""
     for secret in secrets:
@@ -46,7 +54,7 @@ def scrub(text: str, *secrets: str) -> str:
         text = text.replace(secret, redact(secret) if "://" in secret else "***")
         if password:
             text = text.replace(str(password), "***")
-    return text
+    return scrub_urls(text)
 
 
 def _connection_failed(what: str, url: str, error: Exception) -> ProdtwinError:
