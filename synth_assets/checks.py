@@ -120,6 +120,17 @@ def repair(
     bad = np.flatnonzero(~ok)
     if len(bad) == 0:
         return 0
+    if cmp.right_is_column and cmp.op in (">", ">=", "<", "<="):
+        # swapping the two values keeps both inside production's ranges
+        rows = frame.index[bad]
+        left, right = frame.loc[rows, cmp.left].to_numpy(), frame.loc[rows, cmp.right].to_numpy()
+        frame.loc[rows, cmp.left], frame.loc[rows, cmp.right] = right, left
+        a = frame[cmp.left]
+        ok_after = _holds(a, cmp.op, frame[cmp.right])
+        bad = np.flatnonzero(~ok_after)
+        if len(bad) == 0:
+            return int((~ok).sum())
+        ok = ok & ok_after
     good = np.flatnonzero(ok & a.notna().to_numpy())
     if cmp.right_is_column and cmp.op in (">", ">=", "<", "<=") and len(good):
         # keep the gap production-like: borrow the gap of a row where the relation holds

@@ -16,8 +16,10 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from synth_assets.db import raw
+from synth_assets.profile import TableStats, profile_columns
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
+MAX_CATEGORIES = 50
 NATIVE_KINDS = {
     "integer",
     "float",
@@ -43,6 +45,7 @@ class FkProfile:
 class TableProfile:
     rows: int
     foreign_keys: dict[str, FkProfile] = field(default_factory=dict)
+    stats: TableStats | None = None
 
 
 @dataclass
@@ -135,6 +138,8 @@ def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfil
     cur.execute(query)
     total, *null_counts = cur.fetchone()
     profile = TableProfile(rows=int(total))
+    keys = set(table.primary_key) | {c for fk in table.foreign_keys for c in fk.columns}
+    profile.stats = profile_columns(cur, schema.name, table, int(total), keys, MAX_CATEGORIES)
     for fk, null_count in zip(fks, null_counts, strict=True):
         ref_cols = sql.SQL(", ").join(
             sql.SQL("p.{}").format(sql.Identifier(r)) for r in fk.ref_columns

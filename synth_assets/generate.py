@@ -296,8 +296,12 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         _set_fk(frame, fk, frame, idx)
 
     stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
-    for check in table.checks:
-        stats.repaired += repair(frame, check.expression, rng, set(table.primary_key), fk_columns)
+    rules = [c.expression for c in table.checks]
+    if profile.stats is not None:
+        rules += [r.expression() for r in profile.stats.relations]
+    for _ in range(2):  # a second pass settles chains such as c > b > a
+        for rule in rules:
+            stats.repaired += repair(frame, rule, rng, set(table.primary_key), fk_columns)
 
     columns = [c.name for c in table.columns if c.generated is None]
     stats.rows_generated = n
