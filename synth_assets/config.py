@@ -63,6 +63,29 @@ class Tables(_Strict):
     overrides: dict[str, TableOverride] = {}
 
 
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Validation(_Strict):
+    """The Great Expectations gate: where suites and reports live, and how strict it is."""
+
+    expectations_dir: str = "expectations"
+    reports_dir: str = ".prodtwin/reports"
+    null_tolerance: Fraction = 0.05  # synthetic null fraction within +- this of production's
+    range_tolerance: Annotated[float, Field(ge=0)] = 0.0  # widen min/max by this share of span
+    row_count_tolerance: Fraction = 0.1  # rows within +- this share of production x scale
+    max_categories: Annotated[int, Field(gt=0)] = 50
+
+
+class Privacy(_Strict):
+    """The privacy gate's thresholds."""
+
+    holdout_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
+    dcr_margin: Fraction = 0.2  # median DCR(synthetic) >= (1 - margin) x median DCR(holdout)
+    dcr_rows: Annotated[int, Field(gt=10)] = 2000
+    min_rows_for_dcr: Annotated[int, Field(gt=1)] = 50
+
+
 class Config(_Strict):
     """The whole of prodtwin.yaml."""
 
@@ -73,6 +96,8 @@ class Config(_Strict):
     synthesizer: Synthesizer = "gaussian_copula"
     max_rows_per_table: Annotated[int, Field(gt=0)] | None = None
     tables: Tables = Tables()
+    validation: Validation = Validation()
+    privacy: Privacy = Privacy()
 
     @field_validator("environments")
     @classmethod

@@ -152,7 +152,7 @@ def _dedupe_key_sets(
     """Link tables: a (product, tag) pair occurs once; re-draw the non-driving side, then drop."""
     fk_cols = {c for fk in fks for c in fk.columns}
     for cols in table.unique_sets():
-        if len(cols) < 2 or not set(cols) <= fk_cols:
+        if len(cols) < 2 or not set(cols) <= set(frame.columns) or not set(cols) & fk_cols:
             continue
         movable = [fk for fk in fks if fk is not driver and set(fk.columns) <= set(cols)]
         for _ in range(10):
@@ -269,7 +269,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
     n = len(frame)
 
     fk_columns = {c for fk in in_scope for c in fk.columns}
-    own_pk = [c for c in table.primary_key if c not in fk_columns]
+    own_pk = [c for c in table.primary_key if c not in fk_columns and roles[c].role == R.KEY]
     for name in own_pk:
         col = table.column(name)
         group = [c for c in table.primary_key if c in fk_columns]
@@ -287,15 +287,15 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         if role.role in (R.KEY, R.MODEL, R.GENERATED):
             continue
         frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
-    for col in table.columns:
-        if roles[col.name].role == R.MODEL and roles[col.name].unique:
-            frame[col.name] = _dedupe(frame[col.name], rng)
-
     for fk in self_fks:
         idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
     stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
+    # after the resampling, which would otherwise bring duplicates back
+    for col in table.columns:
+        if roles[col.name].role == R.MODEL and roles[col.name].unique:
+            frame[col.name] = _dedupe(frame[col.name], rng)
     rules = [c.expression for c in table.checks]
     if profile.stats is not None:
         rules += [r.expression() for r in profile.stats.relations]

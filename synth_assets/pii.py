@@ -31,12 +31,17 @@ PII_NAMES: list[tuple[str, re.Pattern[str]]] = [
         ("phone", r"phone|mobile|(^|_)fax($|_)|(^|_)tel($|_)|telephone"),
         ("first_name", r"first_?name|given_?name|fore_?name"),
         ("last_name", r"last_?name|surname|family_?name"),
-        ("full_name", r"full_?name|display_?name|contact_?name|customer_?name|person_?name"),
+        (
+            "full_name",
+            r"(^|_)(ship|bill(ing)?)_?name$|full_?name|display_?name|contact_?name|"
+            r"customer_?name|person_?name",
+        ),
         ("username", r"user_?name|(^|_)login$|nick_?name"),
-        ("street", r"street|address_?line|^address\d?$|^addr\d?$"),
-        ("city", r"^city$|^town$"),
+        ("street", r"street|address_?line|(^|_)address\d?$|(^|_)addr\d?$"),
+        ("city", r"(^|_)city$|(^|_)town$"),
         ("postal_code", r"postal|^zip|post_?code"),
         ("ip", r"(^|_)ip($|_addr|_address)|^ip_?address$"),
+        ("secret", r"passw(or)?d|(^|_)pwd$|secret|(^|_)token$|api_?key|(^|_)salt$"),
         (
             "national_id",
             r"ssn|social_sec|passport|national_id|tax_id|iban|credit_card|card_number|"

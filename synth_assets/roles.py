@@ -68,13 +68,21 @@ def column_roles(
     table: Table, frame: pd.DataFrame, override: TableOverride
 ) -> dict[str, ColumnRole]:
     keys = key_columns(table)
+    fk_cols = {c for fk in table.foreign_keys for c in fk.columns}
     roles: dict[str, ColumnRole] = {}
     for col in table.columns:
         unique = table.is_unique((col.name,))
         if col.generated is not None:
             roles[col.name] = ColumnRole(GENERATED)
             continue
-        if col.name in keys:
+        # a date in a composite key (payment_date, payment_id) is data, not an identifier
+        composite_member = (
+            len(table.primary_key) > 1
+            and col.name not in fk_cols
+            and col.kind in MODELLED_KINDS
+            and col.kind != "integer"
+        )
+        if col.name in keys and not composite_member:
             roles[col.name] = ColumnRole(KEY, unique=unique)
             continue
         values = frame[col.name] if col.name in frame else pd.Series(dtype=object)
@@ -97,11 +105,14 @@ def column_roles(
         elif col.kind == "text":
             distinct = values.nunique(dropna=True)
             present = int(values.notna().sum())
-            if unique or (distinct > MAX_CATEGORIES and distinct > 0.2 * present):
+            long_text = bool(present) and values.dropna().astype(str).str.len().mean() > 40
+            if unique or long_text or (distinct > MAX_CATEGORIES and distinct > 0.2 * present):
                 role = CODE if _looks_like_code(values.dropna()) else WORDS
                 roles[col.name] = ColumnRole(role, unique=unique)
             else:
                 roles[col.name] = ColumnRole(MODEL)
+        elif col.sql_type == "tsvector":  # derived from text: never production's words
+            roles[col.name] = ColumnRole(WORDS)
         else:
             roles[col.name] = ColumnRole(SAMPLE, unique=unique)
     return roles

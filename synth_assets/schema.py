@@ -53,6 +53,7 @@ class Column:
     numeric_scale: int | None = None
     enum_values: tuple[str, ...] | None = None
     local_type: str | None = None  # name of an enum/domain defined in the source schema
+    reflected_type: str = ""  # the type as SQLAlchemy reflects it (what validators compare)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Table:
     checks: tuple[CheckConstraint, ...] = ()
     indexes: tuple[Index, ...] = ()
     partitioning: Partitioning | None = None
+    unique_indexes: tuple[UniqueConstraint, ...] = ()  # UNIQUE indexes that back no constraint
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -117,7 +119,7 @@ class Table:
     def unique_sets(self) -> list[tuple[str, ...]]:
         """Every set of columns whose values must be unique together (PK first)."""
         sets = [self.primary_key] if self.primary_key else []
-        return sets + [u.columns for u in self.uniques]
+        return sets + [u.columns for u in (*self.uniques, *self.unique_indexes)]
 
     def is_unique(self, columns: tuple[str, ...] | list[str]) -> bool:
         wanted = set(columns)
@@ -283,6 +285,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
     fks = insp.get_multi_foreign_keys(**kw)
     uniques = insp.get_multi_unique_constraints(**kw)
     checks = insp.get_multi_check_constraints(**kw)
+    all_indexes = insp.get_multi_indexes(**kw)
 
     types = {
         (r.table_name, r.column_name): r
@@ -306,6 +309,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
                     name=c["name"],
                     sql_type=str(row.sql_type),
                     local_type=_local_type(row, schema),
+                    reflected_type=str(c["type"]),
                     kind=_kind(row),
                     nullable=bool(c["nullable"]),
                     default=None if (identity or computed) else c.get("default"),
@@ -365,6 +369,14 @@ def introspect(conn: Connection, schema: str) -> Schema:
                 Index(r.index_name, _index_template(r.definition, schema, name))
                 for r in index_rows
                 if r.table_name == name
+            ),
+            unique_indexes=tuple(
+                UniqueConstraint(i["name"], tuple(i["column_names"]))
+                for i in all_indexes.get(key, [])
+                if i.get("unique")
+                and not i.get("duplicates_constraint")
+                and None not in i["column_names"]
+                and not (i.get("dialect_options") or {}).get("postgresql_where")
             ),
             partitioning=(
                 Partitioning(
