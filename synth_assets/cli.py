@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     psql = sub.add_parser("psql", help="open psql on a database of the embedded demo server")
     psql.add_argument("database", nargs="?", default="dev", help="production, dev or test")
     psql.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
+    expectations = sub.add_parser("expectations", help="Great Expectations suites")
+    exp_sub = expectations.add_subparsers(dest="action", required=True)
+    generate = exp_sub.add_parser(
+        "generate", help="profile production and (re)write the suites, keeping hand edits"
+    )
+    generate.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
     refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh.add_argument(
@@ -70,6 +76,14 @@ def _psql(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _expectations(args: argparse.Namespace) -> int:
+    from synth_assets.refresh import generate_suites
+
+    for line in generate_suites(load_config(args.config)):
+        print(line)
+    return 0
+
+
 def _refresh(args: argparse.Namespace) -> int:
     from synth_assets.refresh import run_refresh
     from synth_assets.summary import summary
@@ -89,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     for noisy in (
+        "great_expectations",
         "sdv",
         "rdt",
         "copulas",
@@ -100,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         warnings.filterwarnings("ignore")
     try:
-        commands = {"demo": _demo, "psql": _psql, "refresh": _refresh}
+        commands = {
+            "demo": _demo,
+            "psql": _psql,
+            "refresh": _refresh,
+            "expectations": _expectations,
+        }
         return commands[args.command](args)
     except ProdtwinError as error:
         print(f"prodtwin: {scrub_urls(str(error))}", file=sys.stderr)

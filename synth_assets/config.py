@@ -72,7 +72,7 @@ class Validation(_Strict):
     expectations_dir: str = "expectations"
     reports_dir: str = ".prodtwin/reports"
     null_tolerance: Fraction = 0.05  # synthetic null fraction within +- this of production's
-    range_tolerance: Annotated[float, Field(ge=0)] = 0.0  # widen min/max by this share of span
+    range_tolerance: Annotated[float, Field(ge=0)] = 0.05  # widen min/max by this share of span
     row_count_tolerance: Fraction = 0.1  # rows within +- this share of production x scale
     max_categories: Annotated[int, Field(gt=0)] = 50
 

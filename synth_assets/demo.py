@@ -72,7 +72,7 @@ def ensure_demo_production(url: str) -> bool:
     return True
 
 
-def demo_config_dict(server: Any) -> dict[str, Any]:
+def demo_config_dict(server: Any, root: Path) -> dict[str, Any]:
     return {
         "source": {"url": server_url(server, "production"), "schema": "public"},
         "environments": {
@@ -80,6 +80,10 @@ def demo_config_dict(server: Any) -> dict[str, Any]:
             "test": {"url": server_url(server, "test"), "schema": "public"},
         },
         "seed": 42,
+        "validation": {
+            "expectations_dir": str(root / "expectations"),
+            "reports_dir": str(root / ".prodtwin" / "reports"),
+        },
     }
 
 
@@ -90,7 +94,7 @@ def prepare_demo(root: Path) -> tuple[Config, Path, Any]:
     ensure_databases(server_url(server, "postgres"))
     if ensure_demo_production(server_url(server, "production")):
         log.info("loaded the demo production database")
-    data = demo_config_dict(server)
+    data = demo_config_dict(server, root)
     path = root / ".prodtwin" / "demo.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return config_from_dict(data, origin=str(path)), path, server

@@ -130,9 +130,16 @@ def fake_values(
     rng: np.random.Generator,
     pools: FakePools,
     production: pd.Series,
+    forbidden: set[str] | None = None,
 ) -> np.ndarray:
     """n fake values of one kind, shaped like the production values where that matters."""
-    pick = lambda pool: pool[rng.integers(0, len(pool), n)]  # noqa: E731
+
+    def pick(pool: np.ndarray) -> np.ndarray:
+        if forbidden:  # a fake first name may not be a production first name
+            allowed = pool[~pd.Series(pool).isin(forbidden).to_numpy()]
+            pool = allowed if len(allowed) else pool
+        return pool[rng.integers(0, len(pool), n)]
+
     serial = rng.permutation(n) + int(rng.integers(1000, 9000))
     if kind == "first_name":
         return pick(pools.first)
@@ -178,7 +185,7 @@ def replace_pii(
 ) -> np.ndarray:
     """Fakes that never equal a production value, unique when the column is."""
     forbidden = set(production.dropna().astype(str))
-    values = fake_values(kind, n, rng, pools, production)
+    values = fake_values(kind, n, rng, pools, production, forbidden)
     for _ in range(20):
         if max_length:
             values = np.array([v[:max_length] for v in values], dtype=object)
@@ -187,5 +194,5 @@ def replace_pii(
             bad |= pd.Series(values).duplicated().to_numpy()
         if not bad.any():
             break
-        values[bad] = fake_values(kind, int(bad.sum()), rng, pools, production)
+        values[bad] = fake_values(kind, int(bad.sum()), rng, pools, production, forbidden)
     return values

@@ -6,25 +6,59 @@ these functions. Progress goes to the ``prodtwin`` logger; nothing logged contai
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from synth_assets.config import Config
 from synth_assets.db import connect_warehouse, libpq_url, redact, scrub, source_snapshot
 from synth_assets.errors import ConfigError, ProdtwinError
-from synth_assets.extract import Extract, extract
-from synth_assets.generate import Synthetic, fit_models, generate
+from synth_assets.expectations import build_suite, read_suite, suite_path, write_suite
+from synth_assets.extract import Extract, extract, read_table
+from synth_assets.gate import GateError, TableValidation, validate_schema
+from synth_assets.generate import Synthetic, fit_models, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
+from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import PublishResult, publish
-from synth_assets.roles import column_roles
+from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, introspect
 
 log = logging.getLogger("prodtwin")
-BeforeSwap = Callable[[psycopg.Connection, str], None]
+StagingHook = Callable[[psycopg.Connection, str], None]
+HINT = (
+    "Nothing was published. If production changed on purpose, regenerate the suites "
+    "(prodtwin expectations generate) and review the diff; to accept a failure, edit the "
+    "suite or the thresholds in git"
+)
+
+
+@dataclass
+class RefreshHooks:
+    """Points where a caller may act on the staging schema (tests corrupt data here)."""
+
+    before_gate: StagingHook | None = None
+
+
+@dataclass
+class Model:
+    """What the gate needs to know about how the synthetic data was made."""
+
+    roles: dict[str, dict[str, ColumnRole]]
+    train: dict[str, Any]
+    holdout: dict[str, Any]
+
+
+@dataclass
+class GateReport:
+    validations: dict[str, TableValidation] = field(default_factory=dict)
+    privacy: dict[str, PrivacyResult] = field(default_factory=dict)
+    docs_path: Path | None = None
 
 
 @dataclass
@@ -33,6 +67,9 @@ class RefreshReport:
     plan: GenerationPlan
     synthetic: Synthetic
     published: dict[str, PublishResult] = field(default_factory=dict)
+    gates: dict[str, GateReport] = field(default_factory=dict)
+    quality: Any = None  # synth_assets.quality.QualityResult
+    report_dir: Path | None = None
     seconds: float = 0.0
 
 
@@ -125,13 +162,96 @@ def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
     return schema, plan, data
 
 
-def synthesize(config: Config, schema: Schema, plan: GenerationPlan, data: Extract) -> Synthetic:
+def synthesize(
+    config: Config, schema: Schema, plan: GenerationPlan, data: Extract
+) -> tuple[Synthetic, Model]:
+    """Fit on production minus a holdout, then generate every table."""
     roles = {
         name: column_roles(table, data.frames[name], config.override(name))
         for name, table in schema.tables.items()
     }
-    models = fit_models(schema, data, roles, config)
-    return generate(schema, plan, data, models, roles, config)
+    train, holdout = {}, {}
+    for name, frame in data.frames.items():
+        train[name], holdout[name] = split_holdout(
+            frame, config.privacy, table_seed(config.seed, name, "holdout")
+        )
+    models = fit_models(schema, Extract(train, data.profiles), roles, config)
+    synthetic = generate(schema, plan, data, models, roles, config)
+    return synthetic, Model(roles, train, holdout)
+
+
+def prepare_suites(
+    config: Config, schema: Schema, data: Extract, roles: dict[str, dict[str, ColumnRole]]
+) -> dict[str, dict[str, Any]]:
+    """The suites in git; a table without one gets a generated suite written for review."""
+    suites = {}
+    for name, table in schema.tables.items():
+        path = suite_path(config, schema.name, name)
+        if not path.is_file():
+            suite = build_suite(schema, table, data.profiles[name], roles[name], config)
+            log.info("%s", write_suite(path, suite, name).describe())
+        suites[name] = read_suite(path)
+    return suites
+
+
+def generate_suites(config: Config) -> list[str]:
+    """``prodtwin expectations generate``: profile production, (re)write every suite."""
+    schema, _, data = read_source(config)
+    roles = {
+        name: column_roles(table, data.frames[name], config.override(name))
+        for name, table in schema.tables.items()
+    }
+    return [
+        write_suite(
+            suite_path(config, schema.name, name),
+            build_suite(schema, table, data.profiles[name], roles[name], config),
+            name,
+        ).describe()
+        for name, table in schema.tables.items()
+    ]
+
+
+def read_schema_frames(url: str, schema_name: str, schema: Schema) -> dict[str, Any]:
+    """The tables of a warehouse schema, typed exactly as production's extract."""
+    with source_snapshot(url) as conn:
+        return {
+            name: read_table(conn, schema_name, table, None, 0, 0)
+            for name, table in schema.tables.items()
+        }
+
+
+def gate(
+    config: Config,
+    url: str,
+    schema: Schema,
+    data: Extract,
+    model: Model,
+    suites: dict[str, dict[str, Any]],
+    staging: str,
+    docs_dir: Path | None,
+) -> GateReport:
+    """Expectations and privacy on the staging schema; raises GateError on any failure."""
+    report = GateReport(docs_path=docs_dir / "index.html" if docs_dir else None)
+    report.validations = validate_schema(url, staging, suites, docs_dir)
+    synthetic = read_schema_frames(url, staging, schema)
+    for name, table in schema.tables.items():
+        report.privacy[name] = check_privacy(
+            table,
+            model.roles[name],
+            data.frames[name],
+            model.train[name],
+            model.holdout[name],
+            synthetic[name],
+            config.privacy,
+            table_seed(config.seed, name, "dcr"),
+        )
+    failures = [f for v in report.validations.values() for f in v.failures]
+    failures += [p for r in report.privacy.values() for p in r.problems]
+    if failures:
+        shown = "\n  ".join(failures[:25])
+        more = f"\n  ... and {len(failures) - 25} more" if len(failures) > 25 else ""
+        raise GateError(f"the gate refused the synthetic data:\n  {shown}{more}\n{HINT}")
+    return report
 
 
 def publish_to(
@@ -140,7 +260,7 @@ def publish_to(
     schema: Schema,
     plan: GenerationPlan,
     synthetic: Synthetic,
-    before_swap: BeforeSwap | None = None,
+    before_swap: StagingHook | None = None,
 ) -> PublishResult:
     env = config.environments[name]
     url = env.url.get_secret_value()
@@ -163,9 +283,10 @@ def publish_to(
 def run_refresh(
     config: Config,
     environments: list[str] | None = None,
-    before_swap: BeforeSwap | None = None,
+    hooks: RefreshHooks | None = None,
 ) -> RefreshReport:
     start = time.perf_counter()
+    hooks = hooks or RefreshHooks()
     names = environments or list(config.environments)
     check_environments(config, names)
     log.info("reading source schema %s", config.source.schema_name)
@@ -173,10 +294,39 @@ def run_refresh(
     for edge in plan.cut:
         log.info("cycle cut at %s", edge.describe())
     log.info("fitting and sampling %d tables", len(schema.tables))
-    synthetic = synthesize(config, schema, plan, data)
-    report = RefreshReport(schema, plan, synthetic)
+    synthetic, model = synthesize(config, schema, plan, data)
+    suites = prepare_suites(config, schema, data, model.roles)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    report_dir = Path(config.validation.reports_dir) / stamp
+    report = RefreshReport(schema, plan, synthetic, report_dir=report_dir)
     for name in names:
+        url = config.environments[name].url.get_secret_value()
+        docs_dir = report_dir / "data_docs" / name
+
+        def before_swap(
+            conn: psycopg.Connection,
+            staging: str,
+            url: str = url,
+            env: str = name,
+            docs_dir: Path = docs_dir,
+        ) -> None:
+            if hooks.before_gate is not None:
+                hooks.before_gate(conn, staging)
+            log.info("validating %s in environment %s", staging, env)
+            try:
+                report.gates[env] = gate(
+                    config, url, schema, data, model, suites, staging, docs_dir
+                )
+            except GateError as error:
+                raise GateError(f"{error}\nData Docs: {docs_dir / 'index.html'}") from None
+
         log.info("publishing to environment %s", name)
         report.published[name] = publish_to(config, name, schema, plan, synthetic, before_swap)
+    from synth_assets.quality import evaluate_quality
+
+    log.info("writing the quality report")
+    report.quality = evaluate_quality(
+        schema, data.frames, synthetic.frames, report_dir, seed=config.seed
+    )
     report.seconds = time.perf_counter() - start
     return report

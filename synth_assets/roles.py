@@ -106,7 +106,9 @@ def column_roles(
             distinct = values.nunique(dropna=True)
             present = int(values.notna().sum())
             long_text = bool(present) and values.dropna().astype(str).str.len().mean() > 40
-            if unique or long_text or (distinct > MAX_CATEGORIES and distinct > 0.2 * present):
+            # a category repeats: a column of mostly distinct values names things or people
+            categorical = distinct <= MAX_CATEGORIES and distinct <= 0.5 * present
+            if unique or long_text or not categorical:
                 role = CODE if _looks_like_code(values.dropna()) else WORDS
                 roles[col.name] = ColumnRole(role, unique=unique)
             else:

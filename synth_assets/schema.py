@@ -53,7 +53,6 @@ class Column:
     numeric_scale: int | None = None
     enum_values: tuple[str, ...] | None = None
     local_type: str | None = None  # name of an enum/domain defined in the source schema
-    reflected_type: str = ""  # the type as SQLAlchemy reflects it (what validators compare)
 
 
 @dataclass(frozen=True)
@@ -309,7 +308,6 @@ def introspect(conn: Connection, schema: str) -> Schema:
                     name=c["name"],
                     sql_type=str(row.sql_type),
                     local_type=_local_type(row, schema),
-                    reflected_type=str(c["type"]),
                     kind=_kind(row),
                     nullable=bool(c["nullable"]),
                     default=None if (identity or computed) else c.get("default"),

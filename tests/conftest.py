@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -63,10 +65,16 @@ def make_database(admin_url: str) -> Iterator[Callable[[str], str]]:
 
 
 def make_config(source: str, envs: dict[str, str], **extra: object) -> Config:
+    """A configuration whose suites and reports live in a fresh temporary folder."""
+    work = Path(tempfile.mkdtemp(prefix="prodtwin-test-"))
     data: dict[str, object] = {
         "source": {"url": source, "schema": "public"},
         "environments": {name: {"url": url, "schema": "public"} for name, url in envs.items()},
         "seed": 42,
+        "validation": {
+            "expectations_dir": str(work / "expectations"),
+            "reports_dir": str(work / "reports"),
+        },
     }
     data.update(extra)
     return config_from_dict(data)

@@ -52,6 +52,7 @@ def test_refresh_prints_the_summary_and_exits_0(
         "source: {url: '${SRC}', schema: public}\n"
         "environments: {dev: {url: '${DEV}', schema: synthetic}}\n"
         "tables: {include: [customers, orders, addresses, employees]}\n"
+        f"validation: {{expectations_dir: '{tmp_path}/exp', reports_dir: '{tmp_path}/reports'}}\n"
     )
     import os
 
@@ -62,6 +63,8 @@ def test_refresh_prints_the_summary_and_exits_0(
     assert header[:3] == ["table", "prod", "rows"]
     assert "FKs" in header
     assert scalar(dev, "select count(*) from synthetic.customers") == 2000
+    assert "quality report: " in result.stdout
+    assert (tmp_path / "exp" / "public" / "orders.json").is_file()
     with psycopg.connect(dev) as conn:
         schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
     assert "synthetic__staging" not in schemas

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from synth_assets.errors import ProdtwinError
-from synth_assets.refresh import run_refresh
+from synth_assets.refresh import RefreshHooks, run_refresh
 from tests.conftest import make_config
 from tests.helpers import scalar, table_checksums
 
@@ -59,7 +59,7 @@ def test_failed_gate_leaves_the_previous_warehouse_unchanged(demo_refresh) -> No
         raise ProdtwinError("gate refused the data")
 
     with pytest.raises(ProdtwinError, match="gate refused"):
-        run_refresh(config, ["dev"], before_swap=refuse)
+        run_refresh(config, ["dev"], hooks=RefreshHooks(before_gate=refuse))
     assert table_checksums(envs["dev"]) == before
     assert (
         scalar(envs["dev"], "select count(*) from pg_namespace where nspname = 'public__staging'")
