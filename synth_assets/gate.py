@@ -123,13 +123,15 @@ def validate_schema(
                     kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
                         SCHEMA_TOKEN, _quote(schema).replace("'", "''")
                     )
-                suite.add_expectation_configuration(
+                # add_expectation, not add_expectation_configuration: the latter upserts by
+                # domain, so a table's second UnexpectedRowsExpectation would replace its first
+                suite.add_expectation(
                     ExpectationConfiguration(
                         type=exp["type"],
                         kwargs=kwargs,
                         meta=exp.get("meta"),
                         description=exp.get("description"),
-                    )
+                    ).to_domain_obj()
                 )
             suite = context.suites.add(suite)
             definitions.append(
