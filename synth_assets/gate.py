@@ -72,6 +72,49 @@ def describe_failure(table: str, config: dict[str, Any], result: dict[str, Any])
     return f"{table}: {name} failed: observed {_observed(result)}; expected {what}"
 
 
+def _batches(
+    table: str, schema: str, expectations: list[dict[str, Any]]
+) -> list[tuple[str, str, list[Any]]]:
+    """(asset name, query, expectations) for GX: the table, then one query per row check.
+
+    An ``unexpected_rows_expectation`` runs as its own query asset whose row count must be 0:
+    GX wraps such queries in an alias-less subquery, which PostgreSQL before 16 rejects.
+    """
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    relation = f"{_quote(schema)}.{_quote(table)}"
+    plain, batches = [], []
+    for exp in expectations:
+        kwargs = dict(exp["kwargs"])
+        if exp["type"] != "unexpected_rows_expectation":
+            plain.append(
+                ExpectationConfiguration(
+                    type=exp["type"],
+                    kwargs=kwargs,
+                    meta=exp.get("meta"),
+                    description=exp.get("description"),
+                )
+            )
+            continue
+        query = (
+            kwargs["unexpected_rows_query"]
+            .replace(SCHEMA_TOKEN, _quote(schema).replace("'", "''"))
+            .replace("{batch}", f"(select * from {relation}) as batch_rows")
+        )
+        check = ExpectationConfiguration(
+            type="expect_table_row_count_to_equal",
+            kwargs={"value": 0},
+            meta=exp.get("meta"),
+            description=exp.get("description") or "no unexpected rows",
+        )
+        # GX insists that a query asset starts with SELECT
+        query = f"SELECT * from ({query}) as unexpected_rows"
+        batches.append((f"{table}.rows_{len(batches) + 1}", query, [check]))
+    return [(table, f"select * from {relation}", plain), *batches]
+
+
 def validate_schema(
     url: str,
     schema: str,
@@ -81,9 +124,6 @@ def validate_schema(
     """Run every table's suite against ``schema`` in the warehouse; write Data Docs if asked."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation_configuration import (
-        ExpectationConfiguration,
-    )
 
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.ERROR)  # the second sets INFO on itself
@@ -103,6 +143,7 @@ def validate_schema(
         )
     try:
         definitions = []
+        owner: dict[str, str] = {}  # asset name -> table
         for i, (table, suite_data) in enumerate(suites.items()):
             # one data source per table: GX caches column-name case per data source, so "Code"
             # of one table would shadow "code" of another
@@ -111,34 +152,22 @@ def validate_schema(
                 source = context.data_sources.add_sql(
                     name=f"warehouse_{i}", connection_string=sqlalchemy_url(url)
                 )
-            # a query asset: GX lower-cases schema names of table assets; we quote ourselves
-            asset = source.add_query_asset(
-                name=table, query=f"select * from {_quote(schema)}.{_quote(table)}"
-            )
-            batch = asset.add_batch_definition_whole_table("all rows")
-            suite = gx.ExpectationSuite(name=suite_data["name"])
-            for exp in suite_data["expectations"]:
-                kwargs = dict(exp["kwargs"])
-                if "unexpected_rows_query" in kwargs:
-                    kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
-                        SCHEMA_TOKEN, _quote(schema).replace("'", "''")
+            for name, query, configs in _batches(table, schema, suite_data["expectations"]):
+                owner[name] = table
+                # query assets: GX lower-cases the schema of table assets; we quote ourselves
+                asset = source.add_query_asset(name=name, query=query)
+                batch = asset.add_batch_definition_whole_table("all rows")
+                suite = gx.ExpectationSuite(name=f"{suite_data['name']}{name[len(table) :]}")
+                for config in configs:
+                    # add_expectation, not add_expectation_configuration: the latter upserts
+                    # by domain, so a second expectation of a kind would replace the first
+                    suite.add_expectation(config.to_domain_obj())
+                suite = context.suites.add(suite)
+                definitions.append(
+                    context.validation_definitions.add(
+                        gx.ValidationDefinition(name=name, data=batch, suite=suite)
                     )
-                # add_expectation, not add_expectation_configuration: the latter upserts by
-                # domain, so a table's second UnexpectedRowsExpectation would replace its first
-                suite.add_expectation(
-                    ExpectationConfiguration(
-                        type=exp["type"],
-                        kwargs=kwargs,
-                        meta=exp.get("meta"),
-                        description=exp.get("description"),
-                    ).to_domain_obj()
                 )
-            suite = context.suites.add(suite)
-            definitions.append(
-                context.validation_definitions.add(
-                    gx.ValidationDefinition(name=table, data=batch, suite=suite)
-                )
-            )
         actions = []
         if docs_dir is not None:
             actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["prodtwin"]))
@@ -162,7 +191,7 @@ def validate_schema(
 
     out: dict[str, TableValidation] = {}
     for validation in run.run_results.values():
-        table = str(validation.asset_name)
+        table = owner.get(str(validation.asset_name), str(validation.asset_name))
         tv = out.setdefault(table, TableValidation())
         for r in validation.results:
             tv.total += 1

@@ -47,7 +47,7 @@ CORRUPTIONS = {
     "orphan foreign key": (
         "alter table {s}.orders drop constraint orders_customer_id_fkey; "
         "update {s}.orders set customer_id = -5 where id = (select min(id) from {s}.orders)",
-        r"orders: unexpected_rows_expectation.* observed 1; expected foreign key "
+        r"orders: expect_table_row_count_to_equal failed: observed 1; expected foreign key "
         r"orders_customer_id_fkey",
     ),
     "value out of range": (
