@@ -27,7 +27,8 @@ from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import PublishResult, publish
 from synth_assets.roles import ColumnRole, column_roles
-from synth_assets.schema import Schema, introspect
+from synth_assets.schema import Schema, Table, introspect
+from synth_assets.synthesize import TableModel
 
 log = logging.getLogger("prodtwin")
 StagingHook = Callable[[psycopg.Connection, str], None]
@@ -59,6 +60,10 @@ class GateReport:
     validations: dict[str, TableValidation] = field(default_factory=dict)
     privacy: dict[str, PrivacyResult] = field(default_factory=dict)
     docs_path: Path | None = None
+
+    def failures(self) -> list[str]:
+        out = [f for v in self.validations.values() for f in v.failures]
+        return out + [p for r in self.privacy.values() for p in r.problems]
 
 
 @dataclass
@@ -166,18 +171,54 @@ def synthesize(
     config: Config, schema: Schema, plan: GenerationPlan, data: Extract
 ) -> tuple[Synthetic, Model]:
     """Fit on production minus a holdout, then generate every table."""
-    roles = {
-        name: column_roles(table, data.frames[name], config.override(name))
-        for name, table in schema.tables.items()
+    fitted = {
+        name: fit_one(config, table, data.frames[name]) for name, table in schema.tables.items()
     }
-    train, holdout = {}, {}
-    for name, frame in data.frames.items():
-        train[name], holdout[name] = split_holdout(
-            frame, config.privacy, table_seed(config.seed, name, "holdout")
-        )
-    models = fit_models(schema, Extract(train, data.profiles), roles, config)
-    synthetic = generate(schema, plan, data, models, roles, config)
-    return synthetic, Model(roles, train, holdout)
+    return generate_all(config, schema, plan, data, fitted), model_of(fitted)
+
+
+@dataclass
+class FittedTable:
+    """One table's model, with the roles of its columns and its fit/holdout split."""
+
+    model: TableModel
+    roles: dict[str, ColumnRole]
+    train: Any
+    holdout: Any
+
+
+def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
+    roles = column_roles(table, frame, config.override(table.name))
+    train, holdout = split_holdout(
+        frame, config.privacy, table_seed(config.seed, table.name, "holdout")
+    )
+    models = fit_models(
+        Schema("", {table.name: table}),
+        Extract({table.name: train}, {}),
+        {table.name: roles},
+        config,
+    )
+    return FittedTable(models[table.name], roles, train, holdout)
+
+
+def model_of(fitted: dict[str, FittedTable]) -> Model:
+    return Model(
+        {n: f.roles for n, f in fitted.items()},
+        {n: f.train for n, f in fitted.items()},
+        {n: f.holdout for n, f in fitted.items()},
+    )
+
+
+def generate_all(
+    config: Config,
+    schema: Schema,
+    plan: GenerationPlan,
+    data: Extract,
+    fitted: dict[str, FittedTable],
+) -> Synthetic:
+    models = {n: f.model for n, f in fitted.items()}
+    roles = {n: f.roles for n, f in fitted.items()}
+    return generate(schema, plan, data, models, roles, config)
 
 
 def prepare_suites(
@@ -231,6 +272,26 @@ def gate(
     docs_dir: Path | None,
 ) -> GateReport:
     """Expectations and privacy on the staging schema; raises GateError on any failure."""
+    report = evaluate_gate(config, url, schema, data, model, suites, staging, docs_dir)
+    failures = report.failures()
+    if failures:
+        shown = "\n  ".join(failures[:25])
+        more = f"\n  ... and {len(failures) - 25} more" if len(failures) > 25 else ""
+        raise GateError(f"the gate refused the synthetic data:\n  {shown}{more}\n{HINT}")
+    return report
+
+
+def evaluate_gate(
+    config: Config,
+    url: str,
+    schema: Schema,
+    data: Extract,
+    model: Model,
+    suites: dict[str, dict[str, Any]],
+    staging: str,
+    docs_dir: Path | None,
+) -> GateReport:
+    """Expectations and privacy on a schema of a warehouse, without deciding anything."""
     report = GateReport(docs_path=docs_dir / "index.html" if docs_dir else None)
     report.validations = validate_schema(url, staging, suites, docs_dir)
     synthetic = read_schema_frames(url, staging, schema)
@@ -245,12 +306,6 @@ def gate(
             config.privacy,
             table_seed(config.seed, name, "dcr"),
         )
-    failures = [f for v in report.validations.values() for f in v.failures]
-    failures += [p for r in report.privacy.values() for p in r.problems]
-    if failures:
-        shown = "\n  ".join(failures[:25])
-        more = f"\n  ... and {len(failures) - 25} more" if len(failures) > 25 else ""
-        raise GateError(f"the gate refused the synthetic data:\n  {shown}{more}\n{HINT}")
     return report
 
 
