@@ -86,6 +86,16 @@ class Privacy(_Strict):
     min_rows_for_dcr: Annotated[int, Field(gt=1)] = 50
 
 
+class Orchestration(_Strict):
+    """How Dagster runs prodtwin: the snapshot it builds assets from, storage, schedule."""
+
+    snapshot: str = ".prodtwin/schema_snapshot.json"
+    storage_dir: str = ".prodtwin/storage"  # fitted models and intermediate tables
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    concurrency: Annotated[int, Field(gt=0)] = 2
+
+
 class Config(_Strict):
     """The whole of prodtwin.yaml."""
 
@@ -98,6 +108,7 @@ class Config(_Strict):
     tables: Tables = Tables()
     validation: Validation = Validation()
     privacy: Privacy = Privacy()
+    orchestration: Orchestration = Orchestration()
 
     @field_validator("environments")
     @classmethod

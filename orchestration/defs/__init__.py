@@ -1,0 +1,1 @@
+"""Dagster definitions by concern; each module returns a small ``Definitions``."""

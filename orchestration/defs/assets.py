@@ -1,0 +1,306 @@
+"""The asset graph, built from the schema snapshot: tables appear and disappear with it.
+
+Per table: ``extract/<t>`` (read in one READ ONLY snapshot with every other table),
+``model/<t>`` (its fitted synthesizer, kept by the IO manager between runs), ``synthetic/<t>``
+(generated with its parents' keys), and per environment ``staged/<env>/<t>`` (loaded into the
+staging schema) and ``published/<env>/<t>`` (swapped in). Blocking checks on the staged tables
+(checks.py) stand between the two, so a failed check leaves the warehouse as it was.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.defs.checks import gate_results, gate_specs
+from orchestration.defs.resources import ProdtwinResource
+from orchestration.defs.settings import Settings
+from synth_assets.db import connect_warehouse
+from synth_assets.errors import ProdtwinError
+from synth_assets.extract import Extract, TableProfile
+from synth_assets.order import generation_order
+from synth_assets.publish import count_rows, load_staging, staging_name, swap
+from synth_assets.refresh import FittedTable, fit_one, generate_all, model_of, read_source
+from synth_assets.schema import DomainType, EnumType, Schema, Table
+
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@dataclass
+class TableExtract:
+    """What one table's extract asset holds: its live definition, rows and statistics."""
+
+    table: Table
+    frame: pd.DataFrame
+    profile: TableProfile
+    enums: dict[str, EnumType]  # the schema's types, which the published DDL re-creates
+    domains: dict[str, DomainType]
+
+
+def ident(stage: str, table: str) -> str:
+    """A Python identifier for an (output, input) name, unique even for odd table names."""
+    safe = re.sub(r"\W", "_", table)
+    digest = hashlib.sha1(table.encode()).hexdigest()[:6]
+    return f"{stage}__{safe}_{digest}"
+
+
+def key(*parts: str) -> dg.AssetKey:
+    return dg.AssetKey(list(parts))
+
+
+def preview(frame: pd.DataFrame, rows: int = 5) -> str:
+    """Markdown of the first rows, long values cut, for the asset page."""
+    head = frame.head(rows).astype(str).map(lambda v: v if len(v) <= 40 else v[:37] + "...")
+    cols = [str(c) for c in head.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(r) + " |" for r in head.to_numpy().tolist()]
+    return "\n".join(lines)
+
+
+def assemble(schema_name: str, extracts: dict[str, TableExtract]) -> tuple[Schema, Extract]:
+    """The schema and extract of the whole run, from the per-table extract assets."""
+    first = next(iter(extracts.values()))
+    schema = Schema(
+        schema_name, {t: e.table for t, e in extracts.items()}, first.enums, first.domains
+    )
+    data = Extract(
+        {t: e.frame for t, e in extracts.items()}, {t: e.profile for t, e in extracts.items()}
+    )
+    return schema, data
+
+
+def _extract_ins(tables: list[str]) -> dict[str, dg.AssetIn]:
+    return {ident("extract", t): dg.AssetIn(key("extract", t)) for t in tables}
+
+
+def _model_ins(tables: list[str]) -> dict[str, dg.AssetIn]:
+    return {ident("model", t): dg.AssetIn(key("model", t)) for t in tables}
+
+
+def _synthetic_ins(tables: list[str]) -> dict[str, dg.AssetIn]:
+    return {ident("synthetic", t): dg.AssetIn(key("synthetic", t)) for t in tables}
+
+
+def by_table(tables: list[str], stage: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {t: inputs[ident(stage, t)] for t in tables}
+
+
+def extract_asset(settings: Settings) -> dg.AssetsDefinition:
+    tables = list(settings.schema.tables)
+
+    @dg.multi_asset(
+        name="extract",
+        outs={
+            ident("extract", t): dg.AssetOut(key=key("extract", t), group_name="extract")
+            for t in tables
+        },
+        retry_policy=RETRY,
+        description="Every table read in one READ ONLY, REPEATABLE READ snapshot of production.",
+    )
+    def extract(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
+        config = prodtwin.load()
+        schema, _, data = read_source(config)
+        missing = [t for t in tables if t not in schema.tables]
+        if missing:
+            raise ProdtwinError(
+                f"tables {', '.join(missing)} are in the schema snapshot but not in production "
+                "(or not selected): run prodtwin schema snapshot and reload the code location"
+            )
+        for t in tables:
+            yield dg.Output(
+                TableExtract(
+                    schema.tables[t], data.frames[t], data.profiles[t], schema.enums, schema.domains
+                ),
+                output_name=ident("extract", t),
+                metadata={
+                    "production rows": data.profiles[t].rows,
+                    "rows read": len(data.frames[t]),
+                },
+            )
+
+    return extract
+
+
+def model_asset(table: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key("model", table),
+        ins={"extracted": dg.AssetIn(key("extract", table))},
+        group_name="model",
+        retry_policy=RETRY,
+        description=f"The fitted synthesizer of {table} (persisted by the IO manager).",
+    )
+    def model(
+        context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, extracted: TableExtract
+    ) -> FittedTable:
+        fitted = fit_one(prodtwin.load(), extracted.table, extracted.frame)
+        context.add_output_metadata(
+            {
+                "fit seconds": round(fitted.model.fit_seconds, 3),
+                "modelled columns": ", ".join(c.name for c in fitted.model.columns) or "none",
+                "training rows": len(fitted.train),
+            }
+        )
+        return fitted
+
+    return model
+
+
+def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
+    tables = list(settings.schema.tables)
+
+    @dg.multi_asset(
+        name="synthetic",
+        outs={
+            ident("synthetic", t): dg.AssetOut(key=key("synthetic", t), group_name="synthetic")
+            for t in tables
+        },
+        ins={**_extract_ins(tables), **_model_ins(tables)},
+        description="Every table sampled, parents first, keys pointing at synthetic parents.",
+    )
+    def synthetic(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
+        config = prodtwin.load()
+        schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        fitted = by_table(tables, "model", inputs)
+        result = generate_all(config, schema, generation_order(schema), data, fitted)
+        for t in tables:
+            stats = result.stats[t]
+            yield dg.Output(
+                result.frames[t],
+                output_name=ident("synthetic", t),
+                metadata={
+                    "rows": stats.rows_generated,
+                    "production rows": stats.rows_production,
+                    "sample seconds": round(stats.sample_seconds, 3),
+                    "preview": dg.MetadataValue.md(preview(result.frames[t])),
+                },
+            )
+
+    return synthetic
+
+
+def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
+    tables = list(settings.schema.tables)
+
+    @dg.multi_asset(
+        name=f"staged_{env}",
+        specs=[
+            dg.AssetSpec(
+                key("staged", env, t),
+                group_name=f"staged_{env}",
+                deps=[key("synthetic", t), key("extract", t), key("model", t)],
+            )
+            for t in tables
+        ],
+        check_specs=gate_specs(tables, env),
+        ins={**_extract_ins(tables), **_synthetic_ins(tables), **_model_ins(tables)},
+        retry_policy=RETRY,
+        description=f"The synthetic tables loaded into the staging schema of {env}, with "
+        "production's DDL (PostgreSQL checks every key and constraint).",
+    )
+    def staged(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
+        config = prodtwin.load()
+        schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        frames = by_table(tables, "synthetic", inputs)
+        target = config.environments[env].schema_name
+        conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
+        try:
+            checked = load_staging(
+                conn, schema, list(generation_order(schema).order), frames, target
+            )
+        finally:
+            conn.close()
+        for t in tables:
+            yield dg.MaterializeResult(
+                asset_key=key("staged", env, t),
+                metadata={
+                    "rows": len(frames[t]),
+                    "foreign keys checked": checked.get(t, 0),
+                    "schema": staging_name(target),
+                },
+            )
+        model = model_of(by_table(tables, "model", inputs))
+        yield from gate_results(config, env, schema, data, model, context.run_id)
+
+    return staged
+
+
+def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
+    tables = list(settings.schema.tables)
+
+    @dg.multi_asset(
+        name=f"published_{env}",
+        specs=[
+            dg.AssetSpec(
+                key("published", env, t),
+                group_name=f"published_{env}",
+                deps=[key("staged", env, t)],
+            )
+            for t in tables
+        ],
+        retry_policy=RETRY,
+        description=f"Staging swapped in as the {env} warehouse in one transaction; the previous "
+        "version is kept as <schema>__previous.",
+    )
+    def published(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
+        config = prodtwin.load()
+        target = config.environments[env].schema_name
+        conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
+        try:
+            swap(conn, target)
+            rows = count_rows(conn, target, tables)
+        finally:
+            conn.close()
+        for t in tables:
+            yield dg.MaterializeResult(
+                asset_key=key("published", env, t), metadata={"rows": rows[t], "schema": target}
+            )
+
+    return published
+
+
+def quality_asset(settings: Settings) -> dg.AssetsDefinition:
+    tables = list(settings.schema.tables)
+
+    @dg.asset(
+        key=key("quality_report"),
+        ins={**_extract_ins(tables), **_synthetic_ins(tables)},
+        group_name="reports",
+        description="SDMetrics quality and diagnostic reports, as JSON and one HTML page.",
+    )
+    def quality_report(
+        context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any
+    ):
+        from pathlib import Path
+
+        from synth_assets.quality import evaluate_quality
+
+        config = prodtwin.load()
+        schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        out = Path(config.validation.reports_dir) / f"run-{context.run_id[:8]}"
+        result = evaluate_quality(
+            schema, data.frames, by_table(tables, "synthetic", inputs), out, seed=config.seed
+        )
+        context.add_output_metadata(
+            {
+                "quality score": round(result.score, 4),
+                "diagnostic score": round(result.diagnostic, 4),
+                "report": dg.MetadataValue.path(str(result.html_path.resolve())),
+                **{f"quality {t}": round(v, 3) for t, v in sorted(result.per_table.items())},
+            }
+        )
+        return str(result.html_path)
+
+    return quality_report
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    assets: list[dg.AssetsDefinition] = [extract_asset(settings)]
+    assets += [model_asset(t) for t in settings.schema.tables]
+    assets.append(synthetic_asset(settings))
+    for env in settings.environments:
+        assets += [staged_asset(settings, env), published_asset(settings, env)]
+    assets.append(quality_asset(settings))
+    return dg.Definitions(assets=assets)

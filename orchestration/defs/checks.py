@@ -1,0 +1,80 @@
+"""Blocking checks between staging and publishing: the GX suite and the privacy gate per table.
+
+GX 1.x is called directly (dagster-ge is 0.x only). The checks are declared on the staged
+tables and evaluated by the staging step right after its load, against the staging schema; both
+are ``blocking``, so when one fails Dagster does not run the ``published`` step and the
+warehouse stays as it was.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+
+from synth_assets.config import Config
+from synth_assets.extract import Extract
+from synth_assets.publish import staging_name
+from synth_assets.refresh import Model, evaluate_gate, prepare_suites
+from synth_assets.schema import Schema
+
+CHECKS = (
+    ("expectations", "the table's Great Expectations suite (expectations/ in git)"),
+    ("privacy", "no production row or personal value; distance to closest record"),
+)
+
+
+def gate_specs(tables: list[str], env: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            name, asset=dg.AssetKey(["staged", env, t]), blocking=True, description=text
+        )
+        for t in tables
+        for name, text in CHECKS
+    ]
+
+
+def gate_results(
+    config: Config, env: str, schema: Schema, data: Extract, model: Model, run_id: str
+) -> Iterator[dg.AssetCheckResult]:
+    suites = prepare_suites(config, schema, data, model.roles)
+    target = config.environments[env].schema_name
+    docs = Path(config.validation.reports_dir) / f"run-{run_id[:8]}" / "data_docs" / env
+    report = evaluate_gate(
+        config,
+        config.environments[env].url.get_secret_value(),
+        schema,
+        data,
+        model,
+        suites,
+        staging_name(target),
+        docs,
+    )
+    for t in schema.tables:
+        asset = dg.AssetKey(["staged", env, t])
+        validation = report.validations.get(t)
+        privacy = report.privacy[t]
+        yield dg.AssetCheckResult(
+            asset_key=asset,
+            check_name="expectations",
+            passed=validation is not None and not validation.failures,
+            metadata={
+                "passed": validation.passed if validation else 0,
+                "total": validation.total if validation else 0,
+                "failures": dg.MetadataValue.md(
+                    "\n".join(f"- {f}" for f in validation.failures) if validation else "missing"
+                ),
+                "data docs": dg.MetadataValue.path(str((docs / "index.html").resolve())),
+            },
+        )
+        ratio = privacy.dcr_ratio
+        yield dg.AssetCheckResult(
+            asset_key=asset,
+            check_name="privacy",
+            passed=privacy.passed,
+            metadata={
+                "copies": privacy.copies,
+                "leaked values": sum(privacy.leaks.values()),
+                "DCR ratio": round(ratio, 3) if ratio not in (None, float("inf")) else -1.0,
+                "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in privacy.problems)),
+            },
+        )

@@ -1,0 +1,45 @@
+"""Jobs and schedules: the nightly refresh of every environment, and one job per environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.settings import Settings
+
+
+def _executor(settings: Settings) -> dg.ExecutorDefinition:
+    # tables fit in parallel processes, bounded by orchestration.concurrency
+    return dg.multiprocess_executor.configured(
+        {"max_concurrent": settings.orchestration.concurrency}
+    )
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    nightly = dg.define_asset_job(
+        "nightly_refresh",
+        selection=dg.AssetSelection.all(),
+        description="Extract, fit, sample, stage, check and publish every table to every "
+        "environment.",
+        executor_def=_executor(settings),
+    )
+    jobs = [nightly]
+    for env in settings.environments:
+        selection = dg.AssetSelection.groups(
+            "extract", "model", "synthetic", f"staged_{env}", f"published_{env}"
+        )
+        jobs.append(
+            dg.define_asset_job(
+                f"refresh_environment_{env}",
+                selection=selection,
+                description=f"Refresh only the {env} warehouse.",
+                executor_def=_executor(settings),
+            )
+        )
+    schedule = dg.ScheduleDefinition(
+        name="nightly_refresh_schedule",
+        job=nightly,
+        cron_schedule=settings.orchestration.cron,
+        execution_timezone=settings.orchestration.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return dg.Definitions(jobs=jobs, schedules=[schedule])
