@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "generate", help="profile production and (re)write the suites, keeping hand edits"
     )
     generate.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
+    schema_cmd = sub.add_parser("schema", help="the schema snapshot orchestration builds from")
+    schema_sub = schema_cmd.add_subparsers(dest="action", required=True)
+    snap = schema_sub.add_parser("snapshot", help="introspect production, write the snapshot")
+    snap.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
     refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh.add_argument(
@@ -84,6 +88,20 @@ def _expectations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from synth_assets.refresh import read_schema
+    from synth_assets.snapshot import diff, read_snapshot, write_snapshot
+
+    config = load_config(args.config)
+    path = Path(config.orchestration.snapshot)
+    schema = read_schema(config)
+    previous = read_snapshot(path) if path.is_file() else None
+    write_snapshot(schema, path)
+    change = diff(previous, schema).describe() if previous else "new snapshot"
+    print(f"{path}: {len(schema.tables)} tables ({change})")
+    return 0
+
+
 def _refresh(args: argparse.Namespace) -> int:
     from synth_assets.refresh import run_refresh
     from synth_assets.summary import summary
@@ -120,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "psql": _psql,
             "refresh": _refresh,
             "expectations": _expectations,
+            "schema": _schema,
         }
         return commands[args.command](args)
     except ProdtwinError as error:

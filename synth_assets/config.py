@@ -109,6 +109,8 @@ class Config(_Strict):
     validation: Validation = Validation()
     privacy: Privacy = Privacy()
     orchestration: Orchestration = Orchestration()
+    # a column that production gained since the snapshot: refuse to publish it, or include it
+    schema_changes: Literal["block", "include"] = "block"
 
     @field_validator("environments")
     @classmethod

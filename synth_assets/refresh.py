@@ -152,6 +152,18 @@ def check_environments(config: Config, names: list[str]) -> None:
         seen[key] = name
 
 
+def read_schema(config: Config) -> Schema:
+    """The selected tables of the source, introspected in a read-only transaction."""
+    url = config.source.url.get_secret_value()
+    try:
+        with source_snapshot(url) as conn:
+            return select_tables(introspect(conn, config.source.schema_name), config)
+    except ProdtwinError:
+        raise
+    except Exception as error:
+        raise ProdtwinError(f"reading the source failed: {scrub(str(error), url)}") from None
+
+
 def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
     url = config.source.url.get_secret_value()
     try:

@@ -111,6 +111,21 @@ class SchemaChange:
         return "; ".join(parts) or "no change"
 
 
+def enforce_policy(snapshot: Schema, live: Schema, policy: str) -> SchemaChange:
+    """Refuse new or retyped columns unless prodtwin.yaml says to include them."""
+    from synth_assets.errors import SchemaError
+
+    change = diff(snapshot, live)
+    blocked = change.added_columns + change.retyped_columns
+    if blocked and policy == "block":
+        raise SchemaError(
+            f"production changed since the schema snapshot ({change.describe()}): prodtwin will "
+            "not publish a column it was not told about. Set schema_changes: include in "
+            "prodtwin.yaml (or exclude the table), then run prodtwin schema snapshot"
+        )
+    return change
+
+
 def diff(old: Schema, new: Schema) -> SchemaChange:
     """What changed between a snapshot and the live schema."""
     change = SchemaChange([], [], [], [], [])

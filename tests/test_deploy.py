@@ -8,6 +8,7 @@ on a deliberately broken copy to show that it can fail.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -26,10 +27,14 @@ from dagster_k8s import K8sRunLauncher, k8s_job_executor
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 
+from synth_assets.config import load_config
+from synth_assets.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 DEFINITIONS_MODULE = "orchestration.definitions"
 SECRET_ENV = ("PRODTWIN_SOURCE_URL", "PRODTWIN_DEV_URL", "PRODTWIN_TEST_URL")
+FAKE_URLS = {name: f"postgresql://user@host:5432/{name.lower()}" for name in SECRET_ENV}
 
 PG_ENV = {
     "DAGSTER_PG_HOST": "dagster-metadata.internal",
@@ -355,6 +360,53 @@ def test_helm_code_location_matches_image_and_secrets(values: dict[str, Any]) ->
         assert f"--from-literal={name}=" in text
 
 
+def test_helm_code_location_config_and_storage_are_mounted(values: dict[str, Any]) -> None:
+    """PRODTWIN_CONFIG and the paths in deploy/prodtwin.yaml fall inside the volumes mounted."""
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True  # run/step pods too
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    volumes = {volume["name"]: volume for volume in deployment["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in deployment["volumeMounts"]}
+    assert set(mounts.values()) <= set(volumes)
+
+    def volume_of(path: str) -> dict[str, Any]:
+        (mount,) = [m for m in mounts if Path(path).is_relative_to(m)]
+        return volumes[mounts[mount]]
+
+    assert volume_of(env["PRODTWIN_CONFIG"])["configMap"]["name"] == "prodtwin-config"
+    assert Path(env["PRODTWIN_CONFIG"]).name == "prodtwin.yaml"
+    config = load_config(DEPLOY / "prodtwin.yaml", environ=FAKE_URLS)
+    assert "configMap" in volume_of(config.orchestration.snapshot)
+    assert "persistentVolumeClaim" in volume_of(config.orchestration.storage_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# deploy/prodtwin.yaml: prodtwin's own configuration loader
+# --------------------------------------------------------------------------------------------
+
+
+def test_prodtwin_config_loads_with_the_secret_env_vars() -> None:
+    config = load_config(DEPLOY / "prodtwin.yaml", environ=FAKE_URLS)
+    assert config.source.url.get_secret_value() == FAKE_URLS["PRODTWIN_SOURCE_URL"]
+    assert set(config.environments) == {"dev", "test"}
+    assert config.environments["dev"].url.get_secret_value() == FAKE_URLS["PRODTWIN_DEV_URL"]
+    assert config.environments["test"].url.get_secret_value() == FAKE_URLS["PRODTWIN_TEST_URL"]
+    # the code location reads these without expanding ${VAR}s: they must be literal and absolute
+    assert Path(config.orchestration.snapshot).is_absolute()
+    assert Path(config.orchestration.storage_dir).is_absolute()
+
+
+def test_broken_prodtwin_config_is_rejected(tmp_path: Path) -> None:
+    missing = {k: v for k, v in FAKE_URLS.items() if k != "PRODTWIN_TEST_URL"}
+    with pytest.raises(ConfigError, match="PRODTWIN_TEST_URL"):
+        load_config(DEPLOY / "prodtwin.yaml", environ=missing)
+    broken = load_yaml(DEPLOY / "prodtwin.yaml")
+    broken["orchestration"]["storage"] = broken["orchestration"].pop("storage_dir")
+    (tmp_path / "prodtwin.yaml").write_text(yaml.safe_dump(broken))
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(tmp_path / "prodtwin.yaml", environ=FAKE_URLS)
+
+
 # --------------------------------------------------------------------------------------------
 # deploy/k8s_executor.yaml
 # --------------------------------------------------------------------------------------------
@@ -429,6 +481,8 @@ def test_workspace_loads_the_definitions_module() -> None:
     # relative to the repository root, where Dagster is started from
     assert working_directory is not None
     assert (ROOT / working_directory / "orchestration").is_dir()
+    # the module exists (found, not imported: importing builds the whole asset graph)
+    assert importlib.util.find_spec(DEFINITIONS_MODULE) is not None
 
 
 def test_broken_workspace_is_rejected(tmp_path: Path) -> None:

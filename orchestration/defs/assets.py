@@ -7,8 +7,12 @@ staging schema) and ``published/<env>/<t>`` (swapped in). Blocking checks on the
 (checks.py) stand between the two, so a failed check leaves the warehouse as it was.
 """
 
+import functools
 import hashlib
+import inspect
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +29,37 @@ from synth_assets.order import generation_order
 from synth_assets.publish import count_rows, load_staging, staging_name, swap
 from synth_assets.refresh import FittedTable, fit_one, generate_all, model_of, read_source
 from synth_assets.schema import DomainType, EnumType, Schema, Table
+from synth_assets.snapshot import enforce_policy
 
+# transient failures (a dropped connection) are retried; a ProdtwinError is not (see no_retry)
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@contextmanager
+def _verdict() -> Iterator[None]:
+    try:
+        yield
+    except ProdtwinError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+
+
+def no_retry(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A ProdtwinError is a verdict (bad input, a refused gate): fail once, with its message."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with _verdict():
+                yield from fn(*args, **kwargs)
+
+        return generator
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _verdict():
+            return fn(*args, **kwargs)
+
+    return call
 
 
 @dataclass
@@ -100,9 +133,13 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
         retry_policy=RETRY,
         description="Every table read in one READ ONLY, REPEATABLE READ snapshot of production.",
     )
+    @no_retry
     def extract(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
         config = prodtwin.load()
         schema, _, data = read_source(config)
+        change = enforce_policy(settings.schema, schema, config.schema_changes)
+        if not change.empty:
+            context.log.warning(f"production changed since the snapshot: {change.describe()}")
         missing = [t for t in tables if t not in schema.tables]
         if missing:
             raise ProdtwinError(
@@ -132,6 +169,7 @@ def model_asset(table: str) -> dg.AssetsDefinition:
         retry_policy=RETRY,
         description=f"The fitted synthesizer of {table} (persisted by the IO manager).",
     )
+    @no_retry
     def model(
         context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, extracted: TableExtract
     ) -> FittedTable:
@@ -160,6 +198,7 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
         ins={**_extract_ins(tables), **_model_ins(tables)},
         description="Every table sampled, parents first, keys pointing at synthetic parents.",
     )
+    @no_retry
     def synthetic(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
         config = prodtwin.load()
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
@@ -200,6 +239,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         description=f"The synthetic tables loaded into the staging schema of {env}, with "
         "production's DDL (PostgreSQL checks every key and constraint).",
     )
+    @no_retry
     def staged(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
         config = prodtwin.load()
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
@@ -222,7 +262,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 },
             )
         model = model_of(by_table(tables, "model", inputs))
-        yield from gate_results(config, env, schema, data, model, context.run_id)
+        yield from gate_results(config, env, schema, data, model, context.run.run_id)
 
     return staged
 
@@ -244,6 +284,7 @@ def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         description=f"Staging swapped in as the {env} warehouse in one transaction; the previous "
         "version is kept as <schema>__previous.",
     )
+    @no_retry
     def published(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
         config = prodtwin.load()
         target = config.environments[env].schema_name
@@ -270,6 +311,7 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
         group_name="reports",
         description="SDMetrics quality and diagnostic reports, as JSON and one HTML page.",
     )
+    @no_retry
     def quality_report(
         context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any
     ):
@@ -279,7 +321,7 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
 
         config = prodtwin.load()
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
-        out = Path(config.validation.reports_dir) / f"run-{context.run_id[:8]}"
+        out = Path(config.validation.reports_dir) / f"run-{context.run.run_id[:8]}"
         result = evaluate_quality(
             schema, data.frames, by_table(tables, "synthetic", inputs), out, seed=config.seed
         )
