@@ -78,7 +78,7 @@ def test_the_graph_follows_the_snapshot() -> None:
 
 def test_nightly_job_refreshes_with_real_resources(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("dagster")
-    settings, config = _setup(tmp_path, demo_source, dev)
+    settings, _ = _setup(tmp_path, demo_source, dev)
     result = _run(settings)
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -93,7 +93,7 @@ def test_nightly_job_refreshes_with_real_resources(tmp_path: Path, demo_source: 
 
 def test_a_failing_check_blocks_the_publish(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("blocked")
-    settings, config = _setup(tmp_path, demo_source, dev, SUBSET)
+    settings, _ = _setup(tmp_path, demo_source, dev, SUBSET)
     suite_path = tmp_path / "exp" / "public" / "orders.json"
     suite_path.parent.mkdir(parents=True)
     suite_path.write_text(json.dumps({"name": "public.orders", "expectations": [
@@ -114,7 +114,7 @@ def test_a_failing_check_blocks_the_publish(tmp_path: Path, demo_source: str, ma
 
 def test_schema_change_is_reported_and_blocks_new_columns(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("change")
-    settings, config = _setup(tmp_path, demo_source, dev, SUBSET)
+    settings, _ = _setup(tmp_path, demo_source, dev, SUBSET)
     customers = settings.schema.tables["customers"]
     older = dataclasses.replace(
         customers, columns=tuple(c for c in customers.columns if c.name != "segment"))
@@ -125,8 +125,7 @@ def test_schema_change_is_reported_and_blocks_new_columns(tmp_path: Path, demo_s
     sensor = defs.resolve_sensor_def("schema_change_sensor")
     resource = ProdtwinResource(config_path=str(tmp_path / "prodtwin.yaml"))
     with dg.build_sensor_context(resources={"prodtwin": resource}) as context:
-        requests = list(sensor(context) if False else [sensor.evaluate_tick(context)])
-    run_requests = requests[0].run_requests
+        run_requests = sensor.evaluate_tick(context).run_requests
     assert len(run_requests) == 1
     change = run_requests[0].run_config["ops"]["report_schema_change"]["config"]["change"]
     assert change == "columns added: customers.segment"
