@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # pip repeats a harmless warning per package about this machine's local indexes: hide it.
 FILTER := { grep -v "^WARNING: Location" || true; }
 
-.PHONY: demo test lint install install-test clean
+.PHONY: demo test ui lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/prodtwin demo
+
+ui: install
+	$(BIN)/prodtwin ui
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole pipeline on an embedded PostgreSQL")
     demo.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
+    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the demo or a config")
+    ui.add_argument("--config", default="", help="prodtwin.yaml (default: the embedded demo)")
+    ui.add_argument("--port", default="3000", help="port of the web UI (default 3000)")
+    ui.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
     psql = sub.add_parser("psql", help="open psql on a database of the embedded demo server")
     psql.add_argument("database", nargs="?", default="dev", help="production, dev or test")
     psql.add_argument("--dir", default=".", help="where .prodtwin/ lives (default: here)")
@@ -102,6 +106,24 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """dagster dev on this code location; the engine itself never imports Dagster."""
+    root = Path(args.dir).resolve()
+    home = root / ".prodtwin" / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PRODTWIN_DEMO_ROOT": str(root)}
+    if args.config:
+        env["PRODTWIN_CONFIG"] = str(Path(args.config).resolve())
+    else:
+        from synth_assets.demo import prepare_demo
+
+        prepare_demo(root)  # the demo databases exist before the first run is launched
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-m", "orchestration.definitions", "-p", args.port]
+    os.execve(command[0], command, env)
+    return 0  # not reached
+
+
 def _refresh(args: argparse.Namespace) -> int:
     from synth_assets.refresh import run_refresh
     from synth_assets.summary import summary
@@ -139,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "refresh": _refresh,
             "expectations": _expectations,
             "schema": _schema,
+            "ui": _ui,
         }
         return commands[args.command](args)
     except ProdtwinError as error:

@@ -31,7 +31,9 @@ What scaffold rewrites and what it keeps (run it again whenever the production s
   so when a file a person commented is rewritten, the comments are kept at its end.
 
 ``dbt_env`` turns a warehouse URL into the ``PRODTWIN_DBT_*`` variables ``profiles.yml`` reads
-and ``run_dbt`` runs dbt on the project with them.
+and ``run_dbt`` runs dbt on the project with them. Run ``dbt build`` after every refresh: the
+publish swap renames the published schema to ``<schema>__previous``, so views built before it
+still read the previous copy, and the next refresh drops them with that schema.
 """
 
 from __future__ import annotations
