@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     schema_sub = schema_cmd.add_subparsers(dest="action", required=True)
     snap = schema_sub.add_parser("snapshot", help="introspect production, write the snapshot")
     snap.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
+    dbt = sub.add_parser("dbt", help="the dbt project over the published schema")
+    dbt_sub = dbt.add_subparsers(dest="action", required=True)
+    scaffold = dbt_sub.add_parser("scaffold", help="write or update staging models, keep edits")
+    scaffold.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
+    scaffold.add_argument("--project-dir", default="dbt_project", help="the dbt project")
     refresh = sub.add_parser("refresh", help="refresh the warehouses from prodtwin.yaml")
     refresh.add_argument("--config", default="prodtwin.yaml", help="path of prodtwin.yaml")
     refresh.add_argument(
@@ -124,6 +129,15 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _dbt(args: argparse.Namespace) -> int:
+    from synth_assets.dbt_scaffold import scaffold
+    from synth_assets.refresh import read_schema
+
+    for line in scaffold(read_schema(load_config(args.config)), Path(args.project_dir)):
+        print(line)
+    return 0
+
+
 def _refresh(args: argparse.Namespace) -> int:
     from synth_assets.refresh import run_refresh
     from synth_assets.summary import summary
@@ -162,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "expectations": _expectations,
             "schema": _schema,
             "ui": _ui,
+            "dbt": _dbt,
         }
         return commands[args.command](args)
     except ProdtwinError as error:

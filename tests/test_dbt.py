@@ -32,7 +32,9 @@ def copy_project(tmp_path: Path, with_staging: bool = True) -> Path:
 
 
 def build(project: Path, url: str, tmp_path: Path) -> tuple[int, str, dict[str, int]]:
-    code, output = run_dbt(project, "dev", dbt_env(url, "public"), ["build"], work_dir=tmp_path / "dbt")
+    code, output = run_dbt(
+        project, "dev", dbt_env(url, "public"), ["build"], work_dir=tmp_path / "dbt"
+    )
     done = DONE.search(output)
     assert done, output
     counts = dict(zip(("pass", "warn", "error", "skip"), map(int, done.groups()), strict=True))
@@ -40,13 +42,17 @@ def build(project: Path, url: str, tmp_path: Path) -> tuple[int, str, dict[str, 
     return code, output, counts
 
 
-def test_the_committed_staging_models_build_and_pass_on_a_fresh_refresh(demo_refresh, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_committed_staging_models_build_and_pass_on_a_fresh_refresh(
+    demo_refresh, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     report, _, envs = demo_refresh
     schema = report.schema
     project = copy_project(tmp_path)
     lines = scaffold(schema, project)
     changed = [line for line in lines if not line.startswith("unchanged")]
-    assert not changed, f"dbt_project/ is out of date with the demo schema: run the scaffold ({changed})"
+    assert not changed, (
+        f"dbt_project/ is out of date with the demo schema: run the scaffold ({changed})"
+    )
 
     code, output, counts = build(project, envs["dev"], tmp_path)
 
@@ -67,15 +73,18 @@ def test_the_committed_staging_models_build_and_pass_on_a_fresh_refresh(demo_ref
             "select table_name from information_schema.views where table_schema = 'public_staging' order by 1"
         ).fetchall()
         assert [v[0] for v in views] == sorted(f"stg_{t}" for t in schema.tables)
-        assert conn.execute("select count(*) from public_staging.stg_orders").fetchone()[0] == conn.execute(
-            "select count(*) from public.orders"
-        ).fetchone()[0]
+        assert (
+            conn.execute("select count(*) from public_staging.stg_orders").fetchone()[0]
+            == conn.execute("select count(*) from public.orders").fetchone()[0]
+        )
 
 
 def _schema_changed(schema: Schema) -> Schema:
     """The demo schema after a release: orders lost currency, gift_cards is new, event_log gone."""
     orders = schema.tables["orders"]
-    orders = dataclasses.replace(orders, columns=tuple(c for c in orders.columns if c.name != "currency"))
+    orders = dataclasses.replace(
+        orders, columns=tuple(c for c in orders.columns if c.name != "currency")
+    )
     gift_cards = Table(
         name="gift_cards",
         columns=(
@@ -84,7 +93,15 @@ def _schema_changed(schema: Schema) -> Schema:
             Column("Balance", "numeric(8,2)", "numeric", nullable=True),
         ),
         primary_key=("code",),
-        foreign_keys=(ForeignKey("gift_cards_customer_id_fkey", ("customer_id",), "customers", ("id",), nullable=False),),
+        foreign_keys=(
+            ForeignKey(
+                "gift_cards_customer_id_fkey",
+                ("customer_id",),
+                "customers",
+                ("id",),
+                nullable=False,
+            ),
+        ),
     )
     tables = {n: t for n, t in schema.tables.items() if n != "event_log"}
     tables.update(orders=orders, gift_cards=gift_cards)
@@ -99,19 +116,27 @@ def test_scaffold_keeps_hand_edits_and_adds_new_tables(demo_refresh, tmp_path: P
 
     # A person edits the SQL and the yml of orders.
     sql_path, yml_path = staging / "stg_orders.sql", staging / "stg_orders.yml"
-    sql = sql_path.read_text().replace("        total\n", "        total,\n        total * 100 as total_cents\n")
+    sql = sql_path.read_text().replace(
+        "        total\n", "        total,\n        total * 100 as total_cents\n"
+    )
     sql_path.write_text(sql)
     doc = yaml.safe_load(yml_path.read_text())
     model = doc["models"][0]
     model["description"] = "Orders, one row per order, as the shop team sees them."
     columns = {c["name"]: c for c in model["columns"]}
     columns["customer_id"]["description"] = "Who placed the order."
-    status_test = {"accepted_values": {"arguments": {"values": ["new", "paid", "shipped", "delivered", "cancelled"]}}}
+    status_test = {
+        "accepted_values": {
+            "arguments": {"values": ["new", "paid", "shipped", "delivered", "cancelled"]}
+        }
+    }
     columns["status"]["data_tests"] = [status_test]
     own_unique = {"unique": {"config": {"severity": "warn"}}}  # the generated test, made one's own
     columns["id"]["data_tests"] = [own_unique, *columns["id"]["data_tests"][1:]]
     model["columns"].append({"name": "total_cents", "description": "total in cents"})
-    hand_yml = "# shop team: keep these tests in sync with the app\n" + yaml.safe_dump(doc, sort_keys=False)
+    hand_yml = "# shop team: keep these tests in sync with the app\n" + yaml.safe_dump(
+        doc, sort_keys=False
+    )
     yml_path.write_text(hand_yml)
 
     lines = scaffold(_schema_changed(report.schema), project)
@@ -122,7 +147,9 @@ def test_scaffold_keeps_hand_edits_and_adds_new_tables(demo_refresh, tmp_path: P
     assert "created models/staging/stg_gift_cards.yml" in lines
     assert "updated models/staging/__sources.yml" in lines
     assert "unchanged models/staging/stg_customers.yml" in lines
-    assert any(line.startswith("note: table event_log is no longer in the schema") for line in lines)
+    assert any(
+        line.startswith("note: table event_log is no longer in the schema") for line in lines
+    )
     assert (staging / "stg_event_log.sql").is_file() and (staging / "stg_event_log.yml").is_file()
     assert sql_path.read_text() == sql
 
@@ -131,10 +158,16 @@ def test_scaffold_keeps_hand_edits_and_adds_new_tables(demo_refresh, tmp_path: P
     model = yaml.safe_load(text)["models"][0]
     assert model["description"] == "Orders, one row per order, as the shop team sees them."
     columns = {c["name"]: c for c in model["columns"]}
-    assert list(columns)[-1] == "total_cents" and columns["total_cents"] == {"name": "total_cents", "description": "total in cents"}
+    assert list(columns)[-1] == "total_cents" and columns["total_cents"] == {
+        "name": "total_cents",
+        "description": "total in cents",
+    }
     assert "currency" not in columns
     assert columns["customer_id"]["description"] == "Who placed the order."
-    assert [next(iter(t)) for t in columns["customer_id"]["data_tests"]] == ["not_null", "relationships"]
+    assert [next(iter(t)) for t in columns["customer_id"]["data_tests"]] == [
+        "not_null",
+        "relationships",
+    ]
     assert columns["status"]["data_tests"] == [status_test]
     assert columns["id"]["data_tests"] == [
         {"not_null": {"config": {"meta": {"prodtwin": "generated"}}}},
@@ -144,26 +177,40 @@ def test_scaffold_keeps_hand_edits_and_adds_new_tables(demo_refresh, tmp_path: P
     gift = yaml.safe_load((staging / "stg_gift_cards.yml").read_text())["models"][0]
     gift_columns = {c["name"]: c for c in gift["columns"]}
     assert gift_columns["Balance"]["quote"] is True
-    assert {"relationships": {"arguments": {"to": "ref('stg_customers')", "field": "id"}, "config": {"meta": {"prodtwin": "generated"}}}} in gift_columns["customer_id"]["data_tests"]
+    assert {
+        "relationships": {
+            "arguments": {"to": "ref('stg_customers')", "field": "id"},
+            "config": {"meta": {"prodtwin": "generated"}},
+        }
+    } in gift_columns["customer_id"]["data_tests"]
     assert '"Balance"' in (staging / "stg_gift_cards.sql").read_text()
     sources = yaml.safe_load((staging / "__sources.yml").read_text())["sources"][0]
     assert [t["name"] for t in sources["tables"]][-2:] == ["tags", "event_log"]
     assert "gift_cards" in [t["name"] for t in sources["tables"]]
 
     # Running it again changes nothing; dbt accepts the merged files.
-    assert all(line.startswith(("unchanged", "note:")) for line in scaffold(_schema_changed(report.schema), project))
-    code, output = run_dbt(project, "dev", dbt_env(envs["dev"], "public"), ["parse"], work_dir=tmp_path / "dbt")
+    assert all(
+        line.startswith(("unchanged", "note:"))
+        for line in scaffold(_schema_changed(report.schema), project)
+    )
+    code, output = run_dbt(
+        project, "dev", dbt_env(envs["dev"], "public"), ["parse"], work_dir=tmp_path / "dbt"
+    )
     assert code == 0, output
     assert "Deprecat" not in output and "[WARNING]" not in output, output
 
 
-def test_an_orphan_fails_the_relationships_test(demo_source: str, make_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_orphan_fails_the_relationships_test(
+    demo_source: str, make_database, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     url = make_database("dbt_orphan")
     subset = ["customers", "addresses", "employees", "orders"]
     report = run_refresh(make_config(demo_source, {"dev": url}, tables={"include": subset}))
     project = copy_project(tmp_path, with_staging=False)
     scaffold(report.schema, project)
-    assert sorted(p.name for p in (project / STAGING).glob("*.sql")) == sorted(f"stg_{t}.sql" for t in subset)
+    assert sorted(p.name for p in (project / STAGING).glob("*.sql")) == sorted(
+        f"stg_{t}.sql" for t in subset
+    )
     with psycopg.connect(url) as conn:
         conn.execute("alter table orders drop constraint orders_customer_id_fkey")
         conn.execute("update orders set customer_id = -5 where id = (select min(id) from orders)")
@@ -216,7 +263,11 @@ def test_quoted_names_and_composite_keys(make_database, tmp_path: Path) -> None:
     assert stock["data_tests"] == [
         {
             "relationships_multi": {
-                "arguments": {"columns": ["warehouse_code", "bin_no"], "to": "ref('stg_bin')", "fields": ["warehouse_code", "Bin No"]},
+                "arguments": {
+                    "columns": ["warehouse_code", "bin_no"],
+                    "to": "ref('stg_bin')",
+                    "fields": ["warehouse_code", "Bin No"],
+                },
                 "config": {"meta": {"prodtwin": "generated"}},
             }
         }
@@ -237,8 +288,14 @@ def test_quoted_names_and_composite_keys(make_database, tmp_path: Path) -> None:
 
     with psycopg.connect(url) as conn:
         conn.execute("alter table stock drop constraint stock_bin_fkey")
-        conn.execute("insert into stock (warehouse_code, bin_no, \"user\") values ('WH1', 99, 'x'), (null, 99, 'y')")
+        conn.execute(
+            "insert into stock (warehouse_code, bin_no, \"user\") values ('WH1', 99, 'x'), (null, 99, 'y')"
+        )
     code, output, counts = build(project, url, tmp_path)
     assert code == 1, output
     failed = re.findall(r" FAIL (\d+) (\S+) ", output)
-    assert len(failed) == 1 and failed[0][0] == "1" and failed[0][1].startswith("relationships_multi_stg_stock"), output
+    assert (
+        len(failed) == 1
+        and failed[0][0] == "1"
+        and failed[0][1].startswith("relationships_multi_stg_stock")
+    ), output

@@ -38,8 +38,9 @@ def _setup(tmp: Path, source: str, dev: str, include: list[str] | None = None): 
     path.write_text(yaml.safe_dump(data))
     config = load_config(path)
     schema = read_schema(config)
-    settings = Settings(str(path), str(tmp), ("dev",),
-                        Orchestration(**data["orchestration"]), schema)
+    settings = Settings(
+        str(path), str(tmp), ("dev",), Orchestration(**data["orchestration"]), schema
+    )
     return settings, config
 
 
@@ -53,8 +54,19 @@ def test_definitions_load_without_a_database(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PRODTWIN_CONFIG"}
     env["PRODTWIN_DEMO_ROOT"] = str(tmp_path)  # no .prodtwin, no server
     result = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m",
-         "orchestration.definitions"], capture_output=True, text=True, cwd=tmp_path, env=env,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "orchestration.definitions",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -66,17 +78,28 @@ def test_the_graph_follows_the_snapshot() -> None:
 
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     for table in ("orders", "order_items", "product_tags"):
-        for stage in ("extract", "model", "synthetic", "staged/dev", "published/dev",
-                      "published/test"):
+        for stage in (
+            "extract",
+            "model",
+            "synthetic",
+            "staged/dev",
+            "published/dev",
+            "published/test",
+        ):
             assert f"{stage}/{table}" in keys
     assert "quality_report" in keys
     schedule = defs.resolve_schedule_def("nightly_refresh_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
-        "nightly_refresh", "refresh_environment_dev", "refresh_environment_test"}
+        "nightly_refresh",
+        "refresh_environment_dev",
+        "refresh_environment_test",
+    }
 
 
-def test_nightly_job_refreshes_with_real_resources(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
+def test_nightly_job_refreshes_with_real_resources(
+    tmp_path: Path, demo_source: str, make_database
+) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("dagster")
     settings, _ = _setup(tmp_path, demo_source, dev)
     result = _run(settings)
@@ -85,41 +108,66 @@ def test_nightly_job_refreshes_with_real_resources(tmp_path: Path, demo_source: 
     assert len(checks) == 2 * len(settings.schema.tables) and all(c.passed for c in checks)
     published = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "published/dev/order_items" in published
+    assert "dbt/dev" in published  # dbt build of the staging models passed after the publish
+    assert scalar(dev, "select count(*) from public_staging.stg_orders") > 0
     assert scalar(dev, "select count(*) from public.customers") == 2000
     assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
     models = list((tmp_path / "st" / "model").glob("*"))
     assert len(models) == len(settings.schema.tables)  # kept for re-runs without refitting
 
 
-def test_a_failing_check_blocks_the_publish(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_check_blocks_the_publish(
+    tmp_path: Path, demo_source: str, make_database
+) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("blocked")
     settings, _ = _setup(tmp_path, demo_source, dev, SUBSET)
     suite_path = tmp_path / "exp" / "public" / "orders.json"
     suite_path.parent.mkdir(parents=True)
-    suite_path.write_text(json.dumps({"name": "public.orders", "expectations": [
-        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 0, "max_value": 1},
-         "meta": {"owner": "qa"}}]}))
+    suite_path.write_text(
+        json.dumps(
+            {
+                "name": "public.orders",
+                "expectations": [
+                    {
+                        "type": "expect_table_row_count_to_be_between",
+                        "kwargs": {"min_value": 0, "max_value": 1},
+                        "meta": {"owner": "qa"},
+                    }
+                ],
+            }
+        )
+    )
     result = _run(settings)
     assert not result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [(c.asset_key.to_user_string(), c.check_name) for c in failed] == [
-        ("staged/dev/orders", "expectations")]
-    published = [m for m in result.get_asset_materialization_events()
-                 if m.asset_key.path[0] == "published"]
+        ("staged/dev/orders", "expectations")
+    ]
+    published = [
+        m for m in result.get_asset_materialization_events() if m.asset_key.path[0] == "published"
+    ]
     assert published == []
     with psycopg.connect(dev) as conn:
-        assert conn.execute("select count(*) from information_schema.tables "
-                            "where table_schema = 'public'").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from information_schema.tables where table_schema = 'public'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
-def test_schema_change_is_reported_and_blocks_new_columns(tmp_path: Path, demo_source: str, make_database) -> None:  # type: ignore[no-untyped-def]
+def test_schema_change_is_reported_and_blocks_new_columns(
+    tmp_path: Path, demo_source: str, make_database
+) -> None:  # type: ignore[no-untyped-def]
     dev = make_database("change")
     settings, _ = _setup(tmp_path, demo_source, dev, SUBSET)
     customers = settings.schema.tables["customers"]
     older = dataclasses.replace(
-        customers, columns=tuple(c for c in customers.columns if c.name != "segment"))
-    old_schema = dataclasses.replace(settings.schema, tables={**settings.schema.tables,
-                                                              "customers": older})
+        customers, columns=tuple(c for c in customers.columns if c.name != "segment")
+    )
+    old_schema = dataclasses.replace(
+        settings.schema, tables={**settings.schema.tables, "customers": older}
+    )
     old = dataclasses.replace(settings, schema=old_schema)
     defs = build_definitions(old)
     sensor = defs.resolve_sensor_def("schema_change_sensor")

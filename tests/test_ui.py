@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,10 +52,15 @@ def webserver(tmp_path: Path, demo_source: str, make_database):  # type: ignore[
         "source": {"url": demo_source, "schema": "public"},
         "environments": {"dev": {"url": dev, "schema": "public"}},
         "tables": {"include": TABLES},
-        "validation": {"expectations_dir": str(tmp_path / "exp"),
-                       "reports_dir": str(tmp_path / "reports")},
-        "orchestration": {"snapshot": str(tmp_path / "snapshot.json"),
-                          "storage_dir": str(tmp_path / "storage"), "concurrency": 2},
+        "validation": {
+            "expectations_dir": str(tmp_path / "exp"),
+            "reports_dir": str(tmp_path / "reports"),
+        },
+        "orchestration": {
+            "snapshot": str(tmp_path / "snapshot.json"),
+            "storage_dir": str(tmp_path / "storage"),
+            "concurrency": 2,
+        },
     }
     config_path = tmp_path / "prodtwin.yaml"
     config_path.write_text(yaml.safe_dump(data))
@@ -63,21 +70,30 @@ def webserver(tmp_path: Path, demo_source: str, make_database):  # type: ignore[
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "PRODTWIN_CONFIG": str(config_path)}
     log = (tmp_path / "webserver.log").open("w")
+    # dagster dev, as `prodtwin ui` runs it: the webserver plus the daemon that starts queued runs
+    dagster = str(Path(sys.executable).with_name("dagster"))
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-webserver")), "-m",
-         "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        [dagster, "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", 120)
         yield f"http://127.0.0.1:{port}", dev, tmp_path
     finally:
-        server.terminate()
-        server.wait(30)
+        os.killpg(server.pid, signal.SIGTERM)  # dagster dev, its daemon and its code server
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
         log.close()
 
 
 def test_ui_lists_the_tables_and_materializes_an_environment(webserver) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     base, dev, tmp = webserver
@@ -88,18 +104,29 @@ def test_ui_lists_the_tables_and_materializes_an_environment(webserver) -> None:
         )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{base}/assets", wait_until="networkidle")
-        for table in TABLES:
-            page.get_by_text(table, exact=True).first.wait_for(timeout=60_000)
-        page.goto(f"{base}/locations/prodtwin@orchestration.definitions/jobs/"
-                  "refresh_environment_dev", wait_until="networkidle")
-        if "refresh_environment_dev" not in page.content():
-            page.goto(f"{base}/jobs/refresh_environment_dev", wait_until="networkidle")
+        # Dagster's first-visit newsletter dialog covers the page until skipped
+        with contextlib.suppress(PlaywrightTimeout):
+            page.get_by_role("button", name="Skip").first.click(timeout=20_000)
+        for table in TABLES:  # the catalog lists the tables of the snapshot
+            page.get_by_text(f"extract / {table}", exact=True).first.wait_for(timeout=60_000)
+        for table in TABLES:  # and each has a page per stage, e.g. its published copy
+            page.goto(f"{base}/assets/published/dev/{table}", wait_until="networkidle")
+            page.get_by_text("published_dev").first.wait_for(timeout=60_000)
+        page.goto(f"{base}/jobs", wait_until="networkidle")
+        page.get_by_role("link", name="refresh_environment_dev").first.click()
+        page.wait_for_load_state("networkidle")
         page.get_by_role("button", name="Materialize all").first.click(timeout=60_000)
-        deadline = time.time() + 600
+        deadline = time.time() + 420
         while time.time() < deadline:
             try:
-                if scalar(dev, "select count(*) from information_schema.tables where "
-                               "table_schema = 'public' and table_name = 'orders'") == 1:
+                if (
+                    scalar(
+                        dev,
+                        "select count(*) from information_schema.tables where "
+                        "table_schema = 'public' and table_name = 'orders'",
+                    )
+                    == 1
+                ):
                     break
             except Exception:
                 pass

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.defs import assets, jobs, resources, sensors
+from orchestration.defs import assets, dbt, jobs, resources, sensors
 from orchestration.defs.settings import Settings
 
 
@@ -10,6 +10,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         resources.defs(settings),
         assets.defs(settings),
+        dbt.defs(settings),
         jobs.defs(settings),
         sensors.defs(settings),
     )
