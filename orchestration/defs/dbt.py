@@ -32,7 +32,7 @@ def dbt_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
             PROJECT,
             env,
             dbt_env(warehouse.url.get_secret_value(), warehouse.schema_name),
-            ["build", "--select", *models],
+            ["build", "--select", *models, "--indirect-selection", "cautious"],
             work_dir=Path(settings.orchestration.storage_dir) / "dbt" / env,
         )
         summary = re.findall(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+.*", output)
