@@ -19,7 +19,6 @@ from synth_assets.db import raw
 from synth_assets.profile import TableStats, profile_columns
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
-MAX_CATEGORIES = 50
 NATIVE_KINDS = {
     "integer",
     "float",
@@ -121,7 +120,9 @@ def _fk_join(fk: ForeignKey) -> sql.Composable:
     )
 
 
-def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfile:
+def profile_table(
+    conn: Connection, schema: Schema, table: Table, max_categories: int
+) -> TableProfile:
     fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
     nulls = [
         sql.SQL("count(*) filter (where {})").format(
@@ -139,7 +140,7 @@ def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfil
     total, *null_counts = cur.fetchone()
     profile = TableProfile(rows=int(total))
     keys = set(table.primary_key) | {c for fk in table.foreign_keys for c in fk.columns}
-    profile.stats = profile_columns(cur, schema.name, table, int(total), keys, MAX_CATEGORIES)
+    profile.stats = profile_columns(cur, schema.name, table, int(total), keys, max_categories)
     for fk, null_count in zip(fks, null_counts, strict=True):
         ref_cols = sql.SQL(", ").join(
             sql.SQL("p.{}").format(sql.Identifier(r)) for r in fk.ref_columns
@@ -165,9 +166,13 @@ def profile_table(conn: Connection, schema: Schema, table: Table) -> TableProfil
     return profile
 
 
-def extract(conn: Connection, schema: Schema, cap: int | None, seed: int) -> Extract:
+def extract(
+    conn: Connection, schema: Schema, cap: int | None, seed: int, max_categories: int
+) -> Extract:
     """Everything generation needs from production, read inside the caller's snapshot."""
-    profiles = {name: profile_table(conn, schema, t) for name, t in schema.tables.items()}
+    profiles = {
+        name: profile_table(conn, schema, t, max_categories) for name, t in schema.tables.items()
+    }
     frames = {
         name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
         for name, t in schema.tables.items()

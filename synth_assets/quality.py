@@ -54,13 +54,14 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.pii import pii_kind
+from synth_assets.roles import MAX_CATEGORIES  # more distinct values: free text
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 log = logging.getLogger("prodtwin")
 
 QUALITY_PROPERTIES = ("Column Shapes", "Column Pair Trends", "Cardinality", "Intertable Trends")
 DIAGNOSTIC_PROPERTIES = ("Data Validity", "Data Structure", "Relationship Validity")
-MAX_CATEGORIES = 50  # text columns with more distinct production values are free text
+
 NUMERIC_KINDS = {"integer", "float", "numeric"}
 DATETIME_KINDS = {"date", "timestamp", "timestamptz"}
 NOT_EVALUATED = {"json", "array", "bytea", "inet", "other", "uuid"}

@@ -171,7 +171,13 @@ def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
             full = introspect(conn, config.source.schema_name)
             schema = select_tables(full, config)
             plan = generation_order(schema)
-            data = extract(conn, schema, config.max_rows_per_table, config.seed)
+            data = extract(
+                conn,
+                schema,
+                config.max_rows_per_table,
+                config.seed,
+                config.validation.max_categories,
+            )
     except ProdtwinError:
         raise
     except Exception as error:  # driver errors: keep the reason, never the password
