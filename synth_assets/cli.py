@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from synth_assets.config import load_config
+from synth_assets.config import Config, load_config
 from synth_assets.db import scrub_urls
 from synth_assets.errors import ProdtwinError
 
@@ -67,13 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _demo(args: argparse.Namespace) -> int:
     from synth_assets.demo import prepare_demo, psql_command
-    from synth_assets.refresh import run_refresh
-    from synth_assets.summary import summary
 
     root = Path(args.dir).resolve()
     config, path, server = prepare_demo(root)
-    report = run_refresh(config)
-    print(summary(report))
+    print(_through_dagster(path, config, list(config.environments)))
     print(f"\nconfiguration: {path}")
     print("look at it:    .venv/bin/prodtwin psql dev")
     print(f"           or: {' '.join(psql_command(server, 'dev'))}")
@@ -139,13 +136,21 @@ def _dbt(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from synth_assets.refresh import run_refresh
-    from synth_assets.summary import summary
-
     config = load_config(args.config)
-    report = run_refresh(config, args.envs)
-    print(summary(report))
+    from synth_assets.refresh import check_environments
+
+    environments = args.envs or list(config.environments)
+    check_environments(config, environments)
+    print(_through_dagster(Path(args.config).resolve(), config, environments))
     return 0
+
+
+def _through_dagster(path: Path, config: Config, environments: list[str]) -> str:
+    """The CLI runs the same Dagster job as the schedule and the UI, in this process."""
+    from orchestration.run import render, run_nightly  # the composition root, not the engine
+
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    return render(run_nightly(path, config, environments))
 
 
 def main(argv: list[str] | None = None) -> int:

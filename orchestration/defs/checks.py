@@ -8,6 +8,7 @@ warehouse stays as it was.
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -67,14 +68,13 @@ def gate_results(
             },
         )
         ratio = privacy.dcr_ratio
+        metadata: dict[str, Any] = {
+            "copies": privacy.copies,
+            "leaked values": sum(privacy.leaks.values()),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in privacy.problems)),
+        }
+        if ratio is not None:  # -1 stands for infinite: real rows repeat, synthetic ones do not
+            metadata["DCR ratio"] = round(ratio, 3) if ratio != float("inf") else -1.0
         yield dg.AssetCheckResult(
-            asset_key=asset,
-            check_name="privacy",
-            passed=privacy.passed,
-            metadata={
-                "copies": privacy.copies,
-                "leaked values": sum(privacy.leaks.values()),
-                "DCR ratio": round(ratio, 3) if ratio not in (None, float("inf")) else -1.0,
-                "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in privacy.problems)),
-            },
+            asset_key=asset, check_name="privacy", passed=privacy.passed, metadata=metadata
         )
