@@ -82,21 +82,11 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def render(summary: RunSummary) -> str:
     """The table the CLI prints: the same columns as the engine's summary."""
-    from synth_assets.summary import render_table
+    from synth_assets.summary import render_table, summary_headers
 
     envs = summary.environments
     first = envs[0]
-    headers = [
-        "table",
-        "prod rows",
-        *[f"rows {e}" for e in envs],
-        "fit s",
-        "sample s",
-        "FKs checked",
-        "quality",
-        "DCR ratio",
-        "expectations",
-    ]
+    headers = summary_headers(envs)
     rows = []
     for t in summary.tables:
         ratio = summary.get("staged", first, t, "privacy", name="DCR ratio")
