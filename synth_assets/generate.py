@@ -56,20 +56,18 @@ class Synthetic:
     notes: list[str] = field(default_factory=list)
 
 
-def fit_models(
-    schema: Schema, extract: Extract, roles: dict[str, dict[str, R.ColumnRole]], config: Config
-) -> dict[str, TableModel]:
-    models = {}
-    for name, table in schema.tables.items():
-        columns = [c for c in table.columns if roles[name][c.name].role == R.MODEL]
-        models[name] = fit_table(
-            name,
-            extract.frames[name],
-            columns,
-            config.synthesizer_for(name),
-            table_seed(config.seed, name, "fit"),
-        )
-    return models
+def fit_model(
+    table: Table, frame: pd.DataFrame, roles: dict[str, R.ColumnRole], config: Config
+) -> TableModel:
+    """The table's synthesizer, fit on the columns whose role is MODEL."""
+    columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
+    return fit_table(
+        table.name,
+        frame,
+        columns,
+        config.synthesizer_for(table.name),
+        table_seed(config.seed, table.name, "fit"),
+    )
 
 
 def _with_nulls(values: np.ndarray, rate: float, nullable: bool, rng: np.random.Generator) -> list:

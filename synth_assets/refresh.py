@@ -22,7 +22,7 @@ from synth_assets.errors import ConfigError, ProdtwinError
 from synth_assets.expectations import build_suite, read_suite, suite_path, write_suite
 from synth_assets.extract import Extract, extract, read_table
 from synth_assets.gate import GateError, TableValidation, validate_schema
-from synth_assets.generate import Synthetic, fit_models, generate, table_seed
+from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import PublishResult, publish
@@ -210,13 +210,7 @@ def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
     train, holdout = split_holdout(
         frame, config.privacy, table_seed(config.seed, table.name, "holdout")
     )
-    models = fit_models(
-        Schema("", {table.name: table}),
-        Extract({table.name: train}, {}),
-        {table.name: roles},
-        config,
-    )
-    return FittedTable(models[table.name], roles, train, holdout)
+    return FittedTable(fit_model(table, train, roles, config), roles, train, holdout)
 
 
 def model_of(fitted: dict[str, FittedTable]) -> Model:
