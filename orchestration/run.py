@@ -39,9 +39,10 @@ def run_nightly(config_path: Path, config: Config, environments: list[str]) -> R
     )
     defs = build_definitions(settings)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def("nightly_refresh").execute_in_process(
-        run_config=quiet, raise_on_error=False
-    )
+    job = defs.resolve_job_def("nightly_refresh")
+    # partitioned tables: the latest complete day, as the schedule would
+    day = job.partitions_def.get_last_partition_key() if job.partitions_def else None
+    result = job.execute_in_process(run_config=quiet, raise_on_error=False, partition_key=day)
     summary = RunSummary(list(schema.tables), environments)
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
@@ -117,5 +118,15 @@ def render(summary: RunSummary) -> str:
     if docs:
         lines.append(f"data docs ({first}): {docs}")
     for env in envs:
-        lines.append(f"dbt {env}: {summary.get('dbt', env, name='dbt', default='not run')}")
+        lines.append(f"dbt {env}: {dbt_line(summary, env)}")
     return "\n".join(lines)
+
+
+def dbt_line(summary: RunSummary, env: str) -> str:
+    """Models built and data tests passed, from the dbt assets and checks of one environment."""
+    models = [k for k in summary.values if len(k) == 3 and k[:2] == ("dbt", env)]
+    tests = [v for k, v in summary.values.items() if len(k) == 4 and k[:2] == ("dbt", env)]
+    if not models and not tests:
+        return "not run"
+    passed = sum(1 for v in tests if v.get("passed"))
+    return f"{len(models)} models built, {passed}/{len(tests)} data tests passed"

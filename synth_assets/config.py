@@ -6,6 +6,7 @@ models keep URLs as ``SecretStr`` so they never print in logs, reprs or errors.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -48,10 +49,25 @@ class Database(_Strict):
         return self.schema_
 
 
+class Partition(_Strict):
+    """A fact table refreshed a day at a time: Dagster gives its assets daily partitions.
+
+    A day's rows replace that day's rows in the warehouse; the nightly job adds the latest day
+    and older days are backfilled. Integer keys of day ``d`` are ``d * max_rows_per_day + n``
+    (days counted from ``start``), so days never collide and a re-run reproduces its keys.
+    """
+
+    column: str
+    granularity: Literal["day"] = "day"
+    start: dt.date
+    max_rows_per_day: Annotated[int, Field(gt=0)] = 100_000
+
+
 class TableOverride(_Strict):
     """Per-table settings that differ from the defaults."""
 
     synthesizer: Synthesizer | None = None
+    partition: Partition | None = None
     scale: Annotated[float, Field(gt=0)] | None = None
     pii: list[str] = []
     not_pii: list[str] = []
@@ -124,6 +140,9 @@ class Config(_Strict):
 
     def synthesizer_for(self, table: str) -> Synthesizer:
         return self.override(table).synthesizer or self.synthesizer
+
+    def partitioned(self) -> dict[str, Partition]:
+        return {t: o.partition for t, o in self.tables.overrides.items() if o.partition}
 
     def scale_for(self, table: str) -> float:
         return self.scale * (self.override(table).scale or 1.0)

@@ -371,11 +371,15 @@ def generate(
     models: dict[str, TableModel],
     roles: dict[str, dict[str, R.ColumnRole]],
     config: Config,
+    parents: dict[str, pd.DataFrame] | None = None,
 ) -> Synthetic:
+    """Every table of ``plan.order``; ``parents`` holds synthetic tables made earlier (a daily
+    partition's parents come from the last full refresh)."""
     ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
+    ctx.frames.update(parents or {})
     stats = {}
     for name in plan.order:
         ctx.frames[name], stats[name] = _generate_table(ctx, schema.tables[name])
     _fill_cut_edges(ctx)
     notes = [f"cycle cut at {c.describe()}" for c in plan.cut]
-    return Synthetic(ctx.frames, stats, notes)
+    return Synthetic({n: ctx.frames[n] for n in plan.order}, stats, notes)

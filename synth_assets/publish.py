@@ -295,6 +295,88 @@ def _with_table(table: str, fn, *args):  # type: ignore[no-untyped-def]
         ) from None
 
 
+def _live_columns(cur: psycopg.Cursor, schema: str, table: str) -> list[str]:
+    cur.execute(
+        "select a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s "
+        "and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''",
+        (schema, table),
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def carry_rows(cur: psycopg.Cursor, schema: Schema, table: Table, live: str, staging: str) -> int:
+    """Copy a partitioned table's published rows into staging, re-pointing orphaned keys.
+
+    Its parents were just generated anew: a row whose parent key no longer exists gets a parent
+    chosen by a hash of the row (the same rows get the same parents on every run), or NULL/
+    nothing when the new parent table is empty.
+    """
+    present = set(_live_columns(cur, live, table.name))
+    columns = [c.name for c in table.columns if c.generated is None and c.name in present]
+    if not columns:
+        return 0
+    cur.execute(
+        sql.SQL("insert into {} ({}) select {} from {}").format(
+            _q(staging, table.name),
+            _ident_list(columns),
+            _ident_list(columns),
+            _q(live, table.name),
+        )
+    )
+    carried = cur.rowcount
+    for fk in table.foreign_keys:
+        if fk.ref_table not in schema.tables or fk.ref_table == table.name:
+            continue
+        child, parent = _q(staging, table.name), _q(staging, fk.ref_table)
+        dangling = sql.SQL(" and ").join(
+            [sql.SQL("c.{} is not null").format(sql.Identifier(col)) for col in fk.columns]
+            + [
+                sql.SQL("not exists (select 1 from {} p where {})").format(
+                    parent,
+                    sql.SQL(" and ").join(
+                        sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(col))
+                        for col, r in zip(fk.columns, fk.ref_columns, strict=True)
+                    ),
+                )
+            ]
+        )
+        cur.execute(sql.SQL("select count(*) from {}").format(parent))
+        parents = int(cur.fetchone()[0])
+        if parents == 0:
+            action = (
+                sql.SQL("update {} c set {} where {}").format(
+                    child,
+                    sql.SQL(", ").join(
+                        sql.SQL("{} = null").format(sql.Identifier(col)) for col in fk.columns
+                    ),
+                    dangling,
+                )
+                if fk.nullable
+                else sql.SQL("delete from {} c where {}").format(child, dangling)
+            )
+            cur.execute(action)
+            continue
+        cur.execute(
+            sql.SQL(
+                "update {} c set {} from (select {}, row_number() over (order by {}) - 1 as i "
+                "from {}) p where p.i = mod(abs(hashtext(c::text)::bigint), {}) and {}"
+            ).format(
+                child,
+                sql.SQL(", ").join(
+                    sql.SQL("{} = p.{}").format(sql.Identifier(col), sql.Identifier(r))
+                    for col, r in zip(fk.columns, fk.ref_columns, strict=True)
+                ),
+                _ident_list(fk.ref_columns),
+                _ident_list(fk.ref_columns),
+                parent,
+                sql.Literal(parents),
+                dangling,
+            )
+        )
+    return carried
+
+
 def _schema_exists(cur: psycopg.Cursor, name: str) -> bool:
     cur.execute("select 1 from pg_namespace where nspname = %s", (name,))
     return cur.fetchone() is not None
@@ -326,7 +408,11 @@ def load_staging(
         for name in order:
             create_table(cur, schema.tables[name], staging)
         for name in order:
-            _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
+            if name in frames:
+                _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
+        for name in order:
+            if name not in frames:  # refreshed a day at a time: keep the days published so far
+                carry_rows(cur, schema, schema.tables[name], target, staging)
         checked = add_constraints(cur, schema, staging)
         reset_sequences(cur, schema, staging)
     conn.commit()

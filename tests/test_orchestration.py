@@ -14,7 +14,7 @@ import psycopg
 import yaml
 
 from orchestration.defs import build_definitions
-from orchestration.defs.resources import ProdtwinResource
+from orchestration.defs.resources import DatabaseResource, ProdtwinResource
 from orchestration.defs.settings import Settings
 from synth_assets.config import Orchestration, load_config
 from synth_assets.refresh import read_schema
@@ -105,10 +105,15 @@ def test_nightly_job_refreshes_with_real_resources(
     result = _run(settings)
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 2 * len(settings.schema.tables) and all(c.passed for c in checks)
+    gate = [c for c in checks if c.asset_key.path[0] == "staged"]
+    assert len(gate) == 2 * len(settings.schema.tables) and all(c.passed for c in gate)
     published = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "published/dev/order_items" in published
-    assert "dbt/dev" in published  # dbt build of the staging models passed after the publish
+    # dagster-dbt: each staging model is an asset downstream of its published table, each dbt
+    # data test an asset check, all run after the publish
+    assert {f"dbt/dev/stg_{t}" for t in settings.schema.tables} <= published
+    dbt_tests = [c for c in checks if c.asset_key.path[0] == "dbt"]
+    assert len(dbt_tests) > len(settings.schema.tables) and all(c.passed for c in dbt_tests)
     assert scalar(dev, "select count(*) from public_staging.stg_orders") > 0
     assert scalar(dev, "select count(*) from public.customers") == 2000
     assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
@@ -171,8 +176,12 @@ def test_schema_change_is_reported_and_blocks_new_columns(
     old = dataclasses.replace(settings, schema=old_schema)
     defs = build_definitions(old)
     sensor = defs.resolve_sensor_def("schema_change_sensor")
-    resource = ProdtwinResource(config_path=str(tmp_path / "prodtwin.yaml"))
-    with dg.build_sensor_context(resources={"prodtwin": resource}) as context:
+    resources = {
+        "prodtwin": ProdtwinResource(config_path=str(tmp_path / "prodtwin.yaml")),
+        "source": DatabaseResource(),
+        "warehouse_dev": DatabaseResource(),
+    }
+    with dg.build_sensor_context(resources=resources) as context:
         run_requests = sensor.evaluate_tick(context).run_requests
     assert len(run_requests) == 1
     change = run_requests[0].run_config["ops"]["report_schema_change"]["config"]["change"]

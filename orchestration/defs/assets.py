@@ -20,8 +20,9 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.defs.checks import gate_results, gate_specs
-from orchestration.defs.resources import ProdtwinResource
+from orchestration.defs.resources import resource_keys, run_config
 from orchestration.defs.settings import Settings
+from synth_assets.config import Config
 from synth_assets.db import connect_warehouse
 from synth_assets.errors import ProdtwinError
 from synth_assets.extract import Extract, TableProfile
@@ -105,6 +106,14 @@ def assemble(schema_name: str, extracts: dict[str, TableExtract]) -> tuple[Schem
     return schema, data
 
 
+def config_of(context: dg.AssetExecutionContext, settings: Settings) -> Config:
+    return run_config(context.resources, settings.environments)
+
+
+def subset(schema: Schema, tables: list[str]) -> Schema:
+    return Schema(schema.name, {t: schema.tables[t] for t in tables}, schema.enums, schema.domains)
+
+
 def _extract_ins(tables: list[str]) -> dict[str, dg.AssetIn]:
     return {ident("extract", t): dg.AssetIn(key("extract", t)) for t in tables}
 
@@ -131,11 +140,12 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
             for t in tables
         },
         retry_policy=RETRY,
+        required_resource_keys=resource_keys(settings),
         description="Every table read in one READ ONLY, REPEATABLE READ snapshot of production.",
     )
     @no_retry
-    def extract(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
-        config = prodtwin.load()
+    def extract(context: dg.AssetExecutionContext):
+        config = config_of(context, settings)
         schema, _, data = read_source(config)
         change = enforce_policy(settings.schema, schema, config.schema_changes)
         if not change.empty:
@@ -161,19 +171,18 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
     return extract
 
 
-def model_asset(table: str) -> dg.AssetsDefinition:
+def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=key("model", table),
         ins={"extracted": dg.AssetIn(key("extract", table))},
         group_name="model",
         retry_policy=RETRY,
+        required_resource_keys=resource_keys(settings),
         description=f"The fitted synthesizer of {table} (persisted by the IO manager).",
     )
     @no_retry
-    def model(
-        context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, extracted: TableExtract
-    ) -> FittedTable:
-        fitted = fit_one(prodtwin.load(), extracted.table, extracted.frame)
+    def model(context: dg.AssetExecutionContext, extracted: TableExtract) -> FittedTable:
+        fitted = fit_one(config_of(context, settings), extracted.table, extracted.frame)
         context.add_output_metadata(
             {
                 "fit seconds": round(fitted.model.fit_seconds, 3),
@@ -187,7 +196,7 @@ def model_asset(table: str) -> dg.AssetsDefinition:
 
 
 def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
-    tables = list(settings.schema.tables)
+    tables = settings.tables
 
     @dg.multi_asset(
         name="synthetic",
@@ -196,11 +205,12 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
             for t in tables
         },
         ins={**_extract_ins(tables), **_model_ins(tables)},
+        required_resource_keys=resource_keys(settings),
         description="Every table sampled, parents first, keys pointing at synthetic parents.",
     )
     @no_retry
-    def synthetic(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
-        config = prodtwin.load()
+    def synthetic(context: dg.AssetExecutionContext, **inputs: Any):
+        config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
         fitted = by_table(tables, "model", inputs)
         result = generate_all(config, schema, generation_order(schema), data, fitted)
@@ -221,7 +231,8 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
 
 
 def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
-    tables = list(settings.schema.tables)
+    tables = settings.tables
+    carried = list(settings.partitions)  # their published days move into the new schema
 
     @dg.multi_asset(
         name=f"staged_{env}",
@@ -229,27 +240,36 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 key("staged", env, t),
                 group_name=f"staged_{env}",
-                deps=[key("synthetic", t), key("extract", t), key("model", t)],
+                deps=[
+                    key("synthetic", t),
+                    key("extract", t),
+                    key("model", t),
+                    *(key("extract", c) for c in carried),  # their DDL is staged too
+                ],
             )
             for t in tables
         ],
         check_specs=gate_specs(tables, env),
-        ins={**_extract_ins(tables), **_synthetic_ins(tables), **_model_ins(tables)},
+        ins={
+            **_extract_ins(tables + carried),
+            **_synthetic_ins(tables),
+            **_model_ins(tables),
+        },
         retry_policy=RETRY,
+        required_resource_keys=resource_keys(settings),
         description=f"The synthetic tables loaded into the staging schema of {env}, with "
         "production's DDL (PostgreSQL checks every key and constraint).",
     )
     @no_retry
-    def staged(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any):
-        config = prodtwin.load()
-        schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+    def staged(context: dg.AssetExecutionContext, **inputs: Any):
+        config = config_of(context, settings)
+        whole, data = assemble(settings.schema.name, by_table(tables + carried, "extract", inputs))
+        schema = subset(whole, tables)
         frames = by_table(tables, "synthetic", inputs)
         target = config.environments[env].schema_name
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
-            checked = load_staging(
-                conn, schema, list(generation_order(schema).order), frames, target
-            )
+            checked = load_staging(conn, whole, list(generation_order(whole).order), frames, target)
         finally:
             conn.close()
         for t in tables:
@@ -268,7 +288,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
 
 
 def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
-    tables = list(settings.schema.tables)
+    tables = settings.tables
 
     @dg.multi_asset(
         name=f"published_{env}",
@@ -281,12 +301,13 @@ def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
             for t in tables
         ],
         retry_policy=RETRY,
+        required_resource_keys=resource_keys(settings),
         description=f"Staging swapped in as the {env} warehouse in one transaction; the previous "
         "version is kept as <schema>__previous.",
     )
     @no_retry
-    def published(context: dg.AssetExecutionContext, prodtwin: ProdtwinResource):
-        config = prodtwin.load()
+    def published(context: dg.AssetExecutionContext):
+        config = config_of(context, settings)
         target = config.environments[env].schema_name
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
@@ -303,23 +324,22 @@ def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
 
 
 def quality_asset(settings: Settings) -> dg.AssetsDefinition:
-    tables = list(settings.schema.tables)
+    tables = settings.tables
 
     @dg.asset(
         key=key("quality_report"),
         ins={**_extract_ins(tables), **_synthetic_ins(tables)},
         group_name="reports",
+        required_resource_keys=resource_keys(settings),
         description="SDMetrics quality and diagnostic reports, as JSON and one HTML page.",
     )
     @no_retry
-    def quality_report(
-        context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, **inputs: Any
-    ):
+    def quality_report(context: dg.AssetExecutionContext, **inputs: Any):
         from pathlib import Path
 
         from synth_assets.quality import evaluate_quality
 
-        config = prodtwin.load()
+        config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
         out = Path(config.validation.reports_dir) / f"run-{context.run.run_id[:8]}"
         result = evaluate_quality(
@@ -339,10 +359,13 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
 
 
 def defs(settings: Settings) -> dg.Definitions:
+    from orchestration.defs.partitions import partitioned_assets
+
     assets: list[dg.AssetsDefinition] = [extract_asset(settings)]
-    assets += [model_asset(t) for t in settings.schema.tables]
+    assets += [model_asset(settings, t) for t in settings.schema.tables]
     assets.append(synthetic_asset(settings))
     for env in settings.environments:
         assets += [staged_asset(settings, env), published_asset(settings, env)]
     assets.append(quality_asset(settings))
+    assets += partitioned_assets(settings)
     return dg.Definitions(assets=assets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.partitions import daily, partitioned_keys
 from orchestration.defs.settings import Settings
 
 
@@ -35,11 +36,34 @@ def defs(settings: Settings) -> dg.Definitions:
                 executor_def=_executor(settings),
             )
         )
-    schedule = dg.ScheduleDefinition(
+    days = daily(settings)
+    if days is None:
+        schedule = dg.ScheduleDefinition(
+            name="nightly_refresh_schedule",
+            job=nightly,
+            cron_schedule=settings.orchestration.cron,
+            execution_timezone=settings.orchestration.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )
+        return dg.Definitions(jobs=jobs, schedules=[schedule])
+
+    @dg.schedule(
         name="nightly_refresh_schedule",
         job=nightly,
         cron_schedule=settings.orchestration.cron,
         execution_timezone=settings.orchestration.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    return dg.Definitions(jobs=jobs, schedules=[schedule])
+    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """The whole refresh plus the latest complete day of each partitioned table."""
+        day = days.get_last_partition_key(current_time=context.scheduled_execution_time)
+        return dg.RunRequest(partition_key=day)
+
+    backfill = dg.define_asset_job(
+        "daily_partitions",
+        selection=dg.AssetSelection.assets(*partitioned_keys(settings)),
+        description="Only the partitioned tables, for backfilling a range of days (their parents "
+        "come from the last full refresh).",
+        executor_def=_executor(settings),
+    )
+    return dg.Definitions(jobs=[*jobs, backfill], schedules=[nightly_schedule])

@@ -10,7 +10,7 @@ import hashlib
 
 import dagster as dg
 
-from orchestration.defs.resources import ProdtwinResource
+from orchestration.defs.resources import resource_keys, run_config
 from orchestration.defs.settings import Settings
 from synth_assets.refresh import read_schema
 from synth_assets.snapshot import diff
@@ -39,11 +39,12 @@ def schema_change_alert() -> None:
 def defs(settings: Settings) -> dg.Definitions:
     @dg.sensor(
         job=schema_change_alert,
+        required_resource_keys=resource_keys(settings),
         minimum_interval_seconds=3600,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def schema_change_sensor(context: dg.SensorEvaluationContext, prodtwin: ProdtwinResource):
-        live = read_schema(prodtwin.load())
+    def schema_change_sensor(context: dg.SensorEvaluationContext):
+        live = read_schema(run_config(context.resources, settings.environments))
         change = diff(settings.schema, live)
         if change.empty:
             return dg.SkipReason("production matches the schema snapshot")

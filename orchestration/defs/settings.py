@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
-from synth_assets.config import Orchestration
+from synth_assets.config import Orchestration, Partition, Tables
+from synth_assets.errors import ConfigError
 from synth_assets.schema import Schema
 from synth_assets.snapshot import read_snapshot
 
@@ -28,6 +31,26 @@ class Settings:
     environments: tuple[str, ...]
     orchestration: Orchestration
     schema: Schema
+
+    @cached_property
+    def raw_config(self) -> dict:
+        """prodtwin.yaml as written (``${VAR}`` not expanded): the loader must not need secrets."""
+        return _raw_config(Path(self.config_path)) if self.config_path else {}
+
+    @cached_property
+    def partitions(self) -> dict[str, Partition]:
+        """Tables refreshed a day at a time (``tables.overrides.<t>.partition``)."""
+        try:
+            tables = Tables.model_validate(self.raw_config.get("tables") or {})
+        except ValidationError as error:
+            raise ConfigError(f"{self.config_path}: tables: {error}") from None
+        return {t: o.partition for t, o in tables.overrides.items() if o.partition is not None}
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables refreshed as a whole (every table but the partitioned ones)."""
+        partitioned = self.partitions
+        return [t for t in self.schema.tables if t not in partitioned]
 
 
 def _raw_config(path: Path) -> dict:
