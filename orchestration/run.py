@@ -4,6 +4,8 @@
 schedule and the UI; this module turns the run's events back into the summary a person reads.
 """
 
+import contextlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,9 @@ def run_nightly(config_path: Path, config: Config, environments: list[str]) -> R
     job = defs.resolve_job_def("nightly_refresh")
     # partitioned tables: the latest complete day, as the schedule would
     day = job.partitions_def.get_last_partition_key() if job.partitions_def else None
-    result = job.execute_in_process(run_config=quiet, raise_on_error=False, partition_key=day)
+    # dbt's progress lines go to stderr: standard output is the summary alone
+    with contextlib.redirect_stdout(sys.stderr):
+        result = job.execute_in_process(run_config=quiet, raise_on_error=False, partition_key=day)
     summary = RunSummary(list(schema.tables), environments)
     for event in result.get_asset_materialization_events():
         mat = event.step_materialization_data.materialization
