@@ -110,6 +110,8 @@ class Orchestration(_Strict):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
     concurrency: Annotated[int, Field(gt=0)] = 2
+    # multiprocess: steps are processes of the run; k8s: each step (a table) its own pod
+    executor: Literal["multiprocess", "k8s"] = "multiprocess"
 
 
 class Config(_Strict):

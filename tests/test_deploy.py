@@ -564,3 +564,28 @@ def test_broken_dockerfile_is_rejected(old: str, new: str) -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert old in text
     assert dockerfile_problems(read_dockerfile(text.replace(old, new))) != []
+
+
+def test_deploy_config_runs_every_step_in_its_own_pod(tmp_path: Path) -> None:
+    """executor: k8s in deploy/prodtwin.yaml gives every job dagster-k8s' step-per-pod executor."""
+    import dataclasses
+
+    from dagster import EnvVar
+
+    from orchestration.defs import build_definitions
+    from orchestration.defs.settings import load_settings
+
+    config = load_config(DEPLOY / "prodtwin.yaml", environ=FAKE_URLS)
+    assert config.orchestration.executor == "k8s"
+    demo = load_settings()  # the demo's snapshot stands in for the deployment's
+    orchestration = config.orchestration.model_copy(update={"storage_dir": str(tmp_path)})
+    settings = dataclasses.replace(
+        demo, config_path=str(DEPLOY / "prodtwin.yaml"), orchestration=orchestration
+    )
+    defs = build_definitions(settings)
+    jobs = [j for j in defs.resolve_all_job_defs() if j.name.startswith(("nightly", "refresh"))]
+    assert len(jobs) == 3
+    assert all(job.executor_def.name == k8s_job_executor.name for job in jobs)
+    # the database URLs reach Dagster as EnvVars, never as values
+    assert defs.resources["source"].url == EnvVar("PRODTWIN_SOURCE_URL")
+    assert defs.resources["warehouse_test"].url == EnvVar("PRODTWIN_TEST_URL")

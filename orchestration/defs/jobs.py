@@ -9,10 +9,14 @@ from orchestration.defs.settings import Settings
 
 
 def _executor(settings: Settings) -> dg.ExecutorDefinition:
-    # tables fit in parallel processes, bounded by orchestration.concurrency
-    return dg.multiprocess_executor.configured(
-        {"max_concurrent": settings.orchestration.concurrency}
-    )
+    """Tables fit in parallel, bounded by orchestration.concurrency: as processes of the run, or
+    (``executor: k8s``) as one Kubernetes pod per step; deploy/k8s_executor.yaml sizes the pods."""
+    limit = {"max_concurrent": settings.orchestration.concurrency}
+    if settings.orchestration.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured(limit)
+    return dg.multiprocess_executor.configured(limit)
 
 
 def defs(settings: Settings) -> dg.Definitions:
