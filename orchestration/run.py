@@ -33,14 +33,19 @@ def _metadata(entries: dict[str, Any]) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in entries.items()}
 
 
-def run_nightly(config_path: Path, config: Config, environments: list[str]) -> RunSummary:
+def run_nightly(
+    config_path: Path, config: Config, environments: list[str], force: bool = False
+) -> RunSummary:
     """Run the nightly job in this process; a failed step is one ProdtwinError with its reason."""
     schema = read_schema(config)
     settings = Settings(
         str(config_path), str(config_path.parent), tuple(environments), config.orchestration, schema
     )
     defs = build_definitions(settings)
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    quiet = {
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "ops": {"extract": {"config": {"force": force}}},
+    }
     job = defs.resolve_job_def("nightly_refresh")
     # partitioned tables: the latest complete day, as the schedule would
     day = job.partitions_def.get_last_partition_key() if job.partitions_def else None
@@ -91,6 +96,11 @@ def render(summary: RunSummary) -> str:
 
     envs = summary.environments
     first = envs[0]
+    if not any(k[0] == "extract" for k in summary.values):
+        return (
+            "production and the settings are unchanged since the refresh every warehouse holds: "
+            "nothing was refit or republished (prodtwin refresh --force refreshes anyway)"
+        )
     headers = summary_headers(envs)
     rows = []
     for t in summary.tables:

@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="only this environment (repeatable; default: all)",
     )
+    refresh.add_argument(
+        "--force",
+        action="store_true",
+        help="refit and republish even if production is unchanged since the last refresh",
+    )
     return parser
 
 
@@ -70,7 +75,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     root = Path(args.dir).resolve()
     config, path, server = prepare_demo(root)
-    print(_through_dagster(path, config, list(config.environments)))
+    # a demo always shows a whole refresh, changed or not
+    print(_through_dagster(path, config, list(config.environments), force=True))
     print(f"\nconfiguration: {path}")
     print("look at it:    .venv/bin/prodtwin psql dev")
     print(f"           or: {' '.join(psql_command(server, 'dev'))}")
@@ -141,16 +147,18 @@ def _refresh(args: argparse.Namespace) -> int:
 
     environments = args.envs or list(config.environments)
     check_environments(config, environments)
-    print(_through_dagster(Path(args.config).resolve(), config, environments))
+    print(_through_dagster(Path(args.config).resolve(), config, environments, args.force))
     return 0
 
 
-def _through_dagster(path: Path, config: Config, environments: list[str]) -> str:
+def _through_dagster(
+    path: Path, config: Config, environments: list[str], force: bool = False
+) -> str:
     """The CLI runs the same Dagster job as the schedule and the UI, in this process."""
     from orchestration.run import render, run_nightly  # the composition root, not the engine
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
-    return render(run_nightly(path, config, environments))
+    return render(run_nightly(path, config, environments, force))
 
 
 def main(argv: list[str] | None = None) -> int:

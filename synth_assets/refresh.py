@@ -21,6 +21,13 @@ from synth_assets.db import connect_warehouse, libpq_url, redact, scrub, source_
 from synth_assets.errors import ConfigError, ProdtwinError
 from synth_assets.expectations import build_suite, read_suite, suite_path, write_suite
 from synth_assets.extract import Extract, extract, read_table
+from synth_assets.fingerprint import (
+    ModelCache,
+    published_fingerprint,
+    refresh_fingerprint,
+    stamp,
+    table_fingerprints,
+)
 from synth_assets.gate import GateError, TableValidation, validate_schema
 from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
@@ -53,6 +60,7 @@ class Model:
     roles: dict[str, dict[str, ColumnRole]]
     train: dict[str, Any]
     holdout: dict[str, Any]
+    reused: set[str] = field(default_factory=set)  # models taken from the cache, not fit
 
 
 @dataclass
@@ -68,14 +76,16 @@ class GateReport:
 
 @dataclass
 class RefreshReport:
-    schema: Schema
-    plan: GenerationPlan
-    synthetic: Synthetic
+    schema: Schema | None  # None when unchanged
+    plan: GenerationPlan | None
+    synthetic: Synthetic | None
     published: dict[str, PublishResult] = field(default_factory=dict)
     gates: dict[str, GateReport] = field(default_factory=dict)
     quality: Any = None  # synth_assets.quality.QualityResult
     report_dir: Path | None = None
     seconds: float = 0.0
+    unchanged: bool = False  # production unchanged: nothing was fit or published
+    reused: set[str] = field(default_factory=set)  # tables whose cached model was reused
 
 
 def select_tables(schema: Schema, config: Config) -> Schema:
@@ -186,11 +196,18 @@ def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
 
 
 def synthesize(
-    config: Config, schema: Schema, plan: GenerationPlan, data: Extract
+    config: Config,
+    schema: Schema,
+    plan: GenerationPlan,
+    data: Extract,
+    fingerprints: dict[str, str] | None = None,
 ) -> tuple[Synthetic, Model]:
-    """Fit on production minus a holdout, then generate every table."""
+    """Fit on production minus a holdout (or reuse the model of an unchanged table), then
+    generate every table."""
+    fingerprints = fingerprints or {}
     fitted = {
-        name: fit_one(config, table, data.frames[name]) for name, table in schema.tables.items()
+        name: fit_cached(config, table, data.frames[name], fingerprints.get(name))
+        for name, table in schema.tables.items()
     }
     return generate_all(config, schema, plan, data, fitted), model_of(fitted)
 
@@ -203,6 +220,7 @@ class FittedTable:
     roles: dict[str, ColumnRole]
     train: Any
     holdout: Any
+    reused: bool = False  # taken from the model cache: production had not changed
 
 
 def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
@@ -213,11 +231,50 @@ def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
     return FittedTable(fit_model(table, train, roles, config), roles, train, holdout)
 
 
+def fit_cached(config: Config, table: Table, frame: Any, fingerprint: str | None) -> FittedTable:
+    """The model of a table whose fingerprint is unchanged comes from the cache, not a fit."""
+    cache = ModelCache(config.orchestration.storage_dir)
+    if fingerprint is not None:
+        cached = cache.get(table.name, fingerprint)
+        if isinstance(cached, FittedTable):
+            cached.reused = True
+            return cached
+    fitted = fit_one(config, table, frame)
+    if fingerprint is not None:
+        cache.put(table.name, fingerprint, fitted)
+    return fitted
+
+
+def read_fingerprints(config: Config, schema: Schema) -> dict[str, str]:
+    url = config.source.url.get_secret_value()
+    try:
+        with source_snapshot(url) as conn:
+            return table_fingerprints(conn, schema, config)
+    except ProdtwinError:
+        raise
+    except Exception as error:
+        raise ProdtwinError(f"reading the source failed: {scrub(str(error), url)}") from None
+
+
+def up_to_date(config: Config, names: list[str], fingerprint: str) -> bool:
+    """Every environment already holds the refresh this fingerprint describes."""
+    for name in names:
+        env = config.environments[name]
+        conn = connect_warehouse(env.url.get_secret_value(), f"environment {name}")
+        try:
+            if published_fingerprint(conn, env.schema_name) != fingerprint:
+                return False
+        finally:
+            conn.close()
+    return True
+
+
 def model_of(fitted: dict[str, FittedTable]) -> Model:
     return Model(
         {n: f.roles for n, f in fitted.items()},
         {n: f.train for n, f in fitted.items()},
         {n: f.holdout for n, f in fitted.items()},
+        {n for n, f in fitted.items() if f.reused},
     )
 
 
@@ -351,21 +408,29 @@ def run_refresh(
     config: Config,
     environments: list[str] | None = None,
     hooks: RefreshHooks | None = None,
+    force: bool = False,
 ) -> RefreshReport:
+    """A full refresh; when production and the settings are unchanged since the refresh every
+    environment holds, nothing is fit or published (``force`` refreshes anyway)."""
     start = time.perf_counter()
     hooks = hooks or RefreshHooks()
     names = environments or list(config.environments)
     check_environments(config, names)
     log.info("reading source schema %s", config.source.schema_name)
+    fingerprints = read_fingerprints(config, read_schema(config))
+    fingerprint = refresh_fingerprint(fingerprints, config)
+    if not force and up_to_date(config, names, fingerprint):
+        log.info("production unchanged since the last refresh: nothing to do")
+        return RefreshReport(None, None, None, unchanged=True, seconds=time.perf_counter() - start)
     schema, plan, data = read_source(config)
     for edge in plan.cut:
         log.info("cycle cut at %s", edge.describe())
     log.info("fitting and sampling %d tables", len(schema.tables))
-    synthetic, model = synthesize(config, schema, plan, data)
+    synthetic, model = synthesize(config, schema, plan, data, fingerprints)
     suites = prepare_suites(config, schema, data, model.roles)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    report_dir = Path(config.validation.reports_dir) / stamp
-    report = RefreshReport(schema, plan, synthetic, report_dir=report_dir)
+    run_stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    report_dir = Path(config.validation.reports_dir) / run_stamp
+    report = RefreshReport(schema, plan, synthetic, report_dir=report_dir, reused=model.reused)
     for name in names:
         url = config.environments[name].url.get_secret_value()
         docs_dir = report_dir / "data_docs" / name
@@ -386,6 +451,7 @@ def run_refresh(
                 )
             except GateError as error:
                 raise GateError(f"{error}\nData Docs: {docs_dir / 'index.html'}") from None
+            stamp(conn, staging, fingerprint)  # the comment moves with the schema on the swap
 
         log.info("publishing to environment %s", name)
         report.published[name] = publish_to(config, name, schema, plan, synthetic, before_swap)

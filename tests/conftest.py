@@ -75,6 +75,7 @@ def make_config(source: str, envs: dict[str, str], **extra: object) -> Config:
             "expectations_dir": str(work / "expectations"),
             "reports_dir": str(work / "reports"),
         },
+        "orchestration": {"storage_dir": str(work / "storage")},
     }
     data.update(extra)
     return config_from_dict(data)

@@ -119,6 +119,10 @@ def test_nightly_job_refreshes_with_real_resources(
     assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
     models = list((tmp_path / "st" / "model").glob("*"))
     assert len(models) == len(settings.schema.tables)  # kept for re-runs without refitting
+    # production unchanged: the next nightly reads fingerprints only and skips every step
+    again = _run(settings)
+    assert again.success and again.get_asset_materialization_events() == []
+    assert scalar(dev, "select count(*) from public.customers") == 2000
 
 
 def test_a_failing_check_blocks_the_publish(

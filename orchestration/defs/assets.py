@@ -26,9 +26,19 @@ from synth_assets.config import Config
 from synth_assets.db import connect_warehouse
 from synth_assets.errors import ProdtwinError
 from synth_assets.extract import Extract, TableProfile
+from synth_assets.fingerprint import refresh_fingerprint, stamp
 from synth_assets.order import generation_order
 from synth_assets.publish import count_rows, load_staging, staging_name, swap
-from synth_assets.refresh import FittedTable, fit_one, generate_all, model_of, read_source
+from synth_assets.refresh import (
+    FittedTable,
+    fit_cached,
+    generate_all,
+    model_of,
+    read_fingerprints,
+    read_schema,
+    read_source,
+    up_to_date,
+)
 from synth_assets.schema import DomainType, EnumType, Schema, Table
 from synth_assets.snapshot import enforce_policy
 
@@ -63,6 +73,10 @@ def no_retry(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+class RefreshOptions(dg.Config):
+    force: bool = False  # refresh even when production is unchanged since the last refresh
+
+
 @dataclass
 class TableExtract:
     """What one table's extract asset holds: its live definition, rows and statistics."""
@@ -72,6 +86,8 @@ class TableExtract:
     profile: TableProfile
     enums: dict[str, EnumType]  # the schema's types, which the published DDL re-creates
     domains: dict[str, DomainType]
+    fingerprint: str | None = None  # of the table: an unchanged table reuses its model
+    refresh: str | None = None  # of the whole refresh: stamped on the published schema
 
 
 def ident(stage: str, table: str) -> str:
@@ -136,16 +152,28 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="extract",
         outs={
-            ident("extract", t): dg.AssetOut(key=key("extract", t), group_name="extract")
+            ident("extract", t): dg.AssetOut(
+                key=key("extract", t), group_name="extract", is_required=False
+            )
             for t in tables
         },
         retry_policy=RETRY,
         required_resource_keys=resource_keys(settings),
-        description="Every table read in one READ ONLY, REPEATABLE READ snapshot of production.",
+        description="Every table read in one READ ONLY, REPEATABLE READ snapshot of production. "
+        "When production and the settings are unchanged since the refresh every warehouse holds, "
+        "nothing is read and every later step is skipped.",
     )
     @no_retry
-    def extract(context: dg.AssetExecutionContext):
+    def extract(context: dg.AssetExecutionContext, config: RefreshOptions):
+        force = config.force
         config = config_of(context, settings)
+        fingerprints = read_fingerprints(config, read_schema(config))
+        whole = refresh_fingerprint(fingerprints, config, sorted(settings.partitions))
+        if not force and up_to_date(config, list(settings.environments), whole):
+            context.log.info(
+                f"production unchanged since the last refresh ({whole}): nothing to do"
+            )
+            return
         schema, _, data = read_source(config)
         change = enforce_policy(settings.schema, schema, config.schema_changes)
         if not change.empty:
@@ -159,7 +187,13 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
         for t in tables:
             yield dg.Output(
                 TableExtract(
-                    schema.tables[t], data.frames[t], data.profiles[t], schema.enums, schema.domains
+                    schema.tables[t],
+                    data.frames[t],
+                    data.profiles[t],
+                    schema.enums,
+                    schema.domains,
+                    fingerprints.get(t),
+                    whole,
                 ),
                 output_name=ident("extract", t),
                 metadata={
@@ -182,10 +216,13 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
     )
     @no_retry
     def model(context: dg.AssetExecutionContext, extracted: TableExtract) -> FittedTable:
-        fitted = fit_one(config_of(context, settings), extracted.table, extracted.frame)
+        fitted = fit_cached(
+            config_of(context, settings), extracted.table, extracted.frame, extracted.fingerprint
+        )
         context.add_output_metadata(
             {
-                "fit seconds": round(fitted.model.fit_seconds, 3),
+                "reused": fitted.reused,  # production unchanged: the cached model, no fit
+                "fit seconds": 0.0 if fitted.reused else round(fitted.model.fit_seconds, 3),
                 "modelled columns": ", ".join(c.name for c in fitted.model.columns) or "none",
                 "training rows": len(fitted.train),
             }
@@ -270,6 +307,9 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
             checked = load_staging(conn, whole, list(generation_order(whole).order), frames, target)
+            refresh = next(iter(by_table(tables, "extract", inputs).values())).refresh
+            if refresh:  # moves with the schema on the swap: the next run knows what it holds
+                stamp(conn, staging_name(target), refresh)
         finally:
             conn.close()
         for t in tables:

@@ -1,0 +1,149 @@
+"""Fingerprints of source tables: when nothing changed, nothing is refit or republished.
+
+A table's fingerprint hashes its definition, its exact row count, PostgreSQL's cumulative
+insert/update/delete counters for it (``pg_stat_user_tables``: cheap, and they move on every
+write even when the row count does not) and the settings that shape its model. A model fitted
+under one fingerprint is kept in ``<storage>/models`` and reused while the fingerprint holds; a
+warehouse schema carries the fingerprint of the whole refresh that produced it as its comment,
+so an unchanged source needs neither a fit nor a publish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from synth_assets.config import Config
+from synth_assets.db import raw
+from synth_assets.extract import qualified
+from synth_assets.schema import Schema
+
+log = logging.getLogger("prodtwin")
+STAMP = "prodtwin refresh "  # prefix of the comment on a published schema
+FIT_VERSION = 1  # bump when a change to the engine makes old fitted models wrong
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _fit_settings(config: Config, table: str) -> dict[str, Any]:
+    return {
+        "version": FIT_VERSION,
+        "seed": config.seed,
+        "synthesizer": config.synthesizer_for(table),
+        "override": config.override(table).model_dump(mode="json"),
+        "max_rows": config.max_rows_per_table,
+        "max_categories": config.validation.max_categories,
+        "privacy": config.privacy.model_dump(mode="json"),
+    }
+
+
+def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
+    """One fingerprint per table, read inside the caller's READ ONLY snapshot."""
+    cur = raw(conn).cursor()
+    cur.execute(
+        "select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables "
+        "where schemaname = %s",
+        (schema.name,),
+    )
+    counters = {r[0]: r[1:] for r in cur.fetchall()}
+    out = {}
+    for name, table in schema.tables.items():
+        cur.execute(sql.SQL("select count(*) from {}").format(qualified(schema.name, name)))
+        rows = int(cur.fetchone()[0])
+        # a partitioned table's writes are counted on its partitions
+        parts = table.partitioning.partitions if table.partitioning else ()
+        writes = [counters.get(p) for p, _ in parts]
+        out[name] = _digest(
+            {
+                "table": dataclasses.asdict(table),
+                "rows": rows,
+                "writes": [counters.get(name), *writes],
+                "fit": _fit_settings(config, name),
+            }
+        )
+    cur.close()
+    return out
+
+
+def refresh_fingerprint(fingerprints: dict[str, str], config: Config, extra: Any = None) -> str:
+    """Of a whole refresh: every table's, plus what shapes generation beyond the models."""
+    return _digest(
+        {
+            "tables": fingerprints,
+            "scale": config.scale,
+            "seed": config.seed,
+            "validation": config.validation.model_dump(mode="json"),
+            "extra": extra,
+        }
+    )
+
+
+class ModelCache:
+    """Fitted models on disk, one file per (table, fingerprint); the newest only is kept."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder) / "models"
+
+    def _path(self, table: str, fingerprint: str) -> Path:
+        safe = hashlib.sha256(table.encode()).hexdigest()[:12]
+        return self.folder / f"{safe}-{fingerprint}.pkl"
+
+    def get(self, table: str, fingerprint: str) -> Any | None:
+        path = self._path(table, fingerprint)
+        if not path.is_file():
+            return None
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f)
+        except Exception:  # a file cut short by a crash: fit again
+            log.warning("cached model of %s is unreadable; fitting again", table)
+            return None
+
+    def put(self, table: str, fingerprint: str, fitted: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(table, fingerprint)
+        prefix = path.name.split("-")[0]
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(fitted, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # readers see the whole file or none
+        for old in self.folder.glob(f"{prefix}-*.pkl"):
+            if old != path:
+                old.unlink(missing_ok=True)
+
+
+def published_fingerprint(conn: psycopg.Connection, target: str) -> str | None:
+    """The fingerprint of the refresh the warehouse schema holds, if prodtwin stamped it."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
+            (target,),
+        )
+        row = cur.fetchone()
+    conn.rollback()
+    if row is None or not row[0] or not str(row[0]).startswith(STAMP):
+        return None
+    return str(row[0])[len(STAMP) :].strip()
+
+
+def stamp(conn: psycopg.Connection, target: str, fingerprint: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("comment on schema {} is {}").format(
+                sql.Identifier(target), sql.Literal(STAMP + fingerprint)
+            )
+        )
+    conn.commit()

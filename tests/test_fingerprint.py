@@ -1,0 +1,51 @@
+"""Incremental refreshes: an unchanged source refits and republishes nothing."""
+
+from __future__ import annotations
+
+import psycopg
+
+from synth_assets.refresh import run_refresh
+from tests.conftest import make_config
+from tests.helpers import scalar
+
+SOURCE = """
+create table region (id int primary key, name text not null, area float8 not null);
+create table shop (id int primary key, region_id int not null references region(id),
+                   opened date not null, size int not null);
+insert into region select i, 'R' || i, i * 1.5 from generate_series(1, 30) i;
+insert into shop select i, 1 + i % 30, date '2020-01-01' + i, 10 + i % 40
+  from generate_series(1, 400) i;
+"""
+
+
+def test_unchanged_source_is_not_refit_nor_republished(make_database) -> None:  # type: ignore[no-untyped-def]
+    source, dev = make_database("fp_src"), make_database("fp_dev")
+    with psycopg.connect(source) as conn:
+        conn.execute(SOURCE)
+    config = make_config(source, {"dev": dev})
+
+    first = run_refresh(config)
+    assert not first.unchanged and first.reused == set()
+    published = scalar(dev, "select count(*) from public.shop")
+    assert published == 400
+    with psycopg.connect(dev) as conn:
+        oid = conn.execute("select oid from pg_namespace where nspname = 'public'").fetchone()
+
+    second = run_refresh(config)
+    assert second.unchanged  # nothing read beyond counts, nothing fit, nothing swapped
+    with psycopg.connect(dev) as conn:
+        assert (
+            conn.execute("select oid from pg_namespace where nspname = 'public'").fetchone() == oid
+        )
+
+    # one table changes: only its model is fit again, and the warehouse is republished
+    with psycopg.connect(source) as conn:
+        conn.execute("insert into shop values (401, 1, date '2021-01-01', 12)")
+    third = run_refresh(config)
+    assert not third.unchanged
+    assert third.reused == {"region"}
+    assert scalar(dev, "select count(*) from public.shop") == 401
+
+    # --force refreshes an unchanged source anyway, from the cached models
+    forced = run_refresh(config, force=True)
+    assert not forced.unchanged and forced.reused == {"region", "shop"}
