@@ -122,7 +122,9 @@ class Config(_Strict):
     seed: int = 42
     scale: Annotated[float, Field(gt=0)] = 1.0
     synthesizer: Synthesizer = "gaussian_copula"
-    max_rows_per_table: Annotated[int, Field(gt=0)] | None = None
+    # fit on a repeatable sample of at most this many rows per table (key statistics, counts and
+    # null rates still come from SQL over the whole table); null: every row
+    max_rows_per_table: Annotated[int, Field(gt=0)] | None = 100_000
     tables: Tables = Tables()
     validation: Validation = Validation()
     privacy: Privacy = Privacy()

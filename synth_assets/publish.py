@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import errors as pg_errors
@@ -62,19 +63,21 @@ def copy_text(values: pd.Series, col: Column) -> pd.Series:
     elif col.kind in ("float", "numeric"):
         v = pd.to_numeric(s, errors="coerce").astype("float64")
         if col.kind == "numeric" and col.numeric_scale is not None:
-            out = pd.Series([f"{x:.{col.numeric_scale}f}" for x in v.to_numpy()], dtype=object)
+            out = v.map(f"{{:.{col.numeric_scale}f}}".format).astype(object)
         else:
             out = v.map(repr).replace({"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"})
     elif col.kind == "boolean":
         out = s.map({True: "t", False: "f"}).astype(object)
     elif col.kind in ("timestamptz", "timestamp", "date") and not s.empty:
+        # numpy's ISO formatting is C; strftime is 5x slower (PostgreSQL reads the "T")
         ts = pd.to_datetime(s, utc=col.kind == "timestamptz")
-        fmt = {
-            "timestamptz": "%Y-%m-%d %H:%M:%S.%f+00",
-            "timestamp": "%Y-%m-%d %H:%M:%S.%f",
-            "date": "%Y-%m-%d",
-        }[col.kind]
-        out = pd.Series(ts.dt.strftime(fmt), dtype=object)
+        if col.kind == "timestamptz":
+            ts = ts.dt.tz_localize(None)
+        unit = "D" if col.kind == "date" else "us"
+        text = np.datetime_as_string(ts.to_numpy(f"datetime64[{unit}]"), unit=unit)
+        out = pd.Series(text.astype(object))
+        if col.kind == "timestamptz":
+            out = out + "+00"
     elif col.kind == "bytea":
         out = pd.Series(
             ["\\x" + bytes(v).hex() if v is not None else None for v in s], dtype=object

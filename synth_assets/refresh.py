@@ -86,6 +86,7 @@ class RefreshReport:
     seconds: float = 0.0
     unchanged: bool = False  # production unchanged: nothing was fit or published
     reused: set[str] = field(default_factory=set)  # tables whose cached model was reused
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
 
 
 def select_tables(schema: Schema, config: Config) -> Schema:
@@ -408,10 +409,11 @@ def run_refresh(
     config: Config,
     environments: list[str] | None = None,
     hooks: RefreshHooks | None = None,
-    force: bool = False,
+    skip_unchanged: bool = False,
 ) -> RefreshReport:
-    """A full refresh; when production and the settings are unchanged since the refresh every
-    environment holds, nothing is fit or published (``force`` refreshes anyway)."""
+    """A full refresh. Unchanged tables reuse their cached model; with ``skip_unchanged``, when
+    production and the settings are unchanged since the refresh every environment holds,
+    nothing is fit or published (the nightly job does this; the engine's callers opt in)."""
     start = time.perf_counter()
     hooks = hooks or RefreshHooks()
     names = environments or list(config.environments)
@@ -419,18 +421,28 @@ def run_refresh(
     log.info("reading source schema %s", config.source.schema_name)
     fingerprints = read_fingerprints(config, read_schema(config))
     fingerprint = refresh_fingerprint(fingerprints, config)
-    if not force and up_to_date(config, names, fingerprint):
+    if skip_unchanged and up_to_date(config, names, fingerprint):
         log.info("production unchanged since the last refresh: nothing to do")
         return RefreshReport(None, None, None, unchanged=True, seconds=time.perf_counter() - start)
+    stages: dict[str, float] = {"fingerprint": time.perf_counter() - start}
+    clock = time.perf_counter()
     schema, plan, data = read_source(config)
+    stages["extract"] = time.perf_counter() - clock
     for edge in plan.cut:
         log.info("cycle cut at %s", edge.describe())
     log.info("fitting and sampling %d tables", len(schema.tables))
+    clock = time.perf_counter()
     synthetic, model = synthesize(config, schema, plan, data, fingerprints)
+    sampling = sum(s.sample_seconds for s in synthetic.stats.values())
+    stages["fit"] = time.perf_counter() - clock - sampling
+    stages["sample"] = sampling
     suites = prepare_suites(config, schema, data, model.roles)
     run_stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(config.validation.reports_dir) / run_stamp
-    report = RefreshReport(schema, plan, synthetic, report_dir=report_dir, reused=model.reused)
+    report = RefreshReport(
+        schema, plan, synthetic, report_dir=report_dir, reused=model.reused, stages=stages
+    )
+    stages["validate"] = stages["publish"] = 0.0
     for name in names:
         url = config.environments[name].url.get_secret_value()
         docs_dir = report_dir / "data_docs" / name
@@ -445,21 +457,28 @@ def run_refresh(
             if hooks.before_gate is not None:
                 hooks.before_gate(conn, staging)
             log.info("validating %s in environment %s", staging, env)
+            clock = time.perf_counter()
             try:
                 report.gates[env] = gate(
                     config, url, schema, data, model, suites, staging, docs_dir
                 )
             except GateError as error:
                 raise GateError(f"{error}\nData Docs: {docs_dir / 'index.html'}") from None
+            finally:
+                stages["validate"] += time.perf_counter() - clock
             stamp(conn, staging, fingerprint)  # the comment moves with the schema on the swap
 
         log.info("publishing to environment %s", name)
+        clock, validated = time.perf_counter(), stages["validate"]
         report.published[name] = publish_to(config, name, schema, plan, synthetic, before_swap)
+        stages["publish"] += time.perf_counter() - clock - (stages["validate"] - validated)
     from synth_assets.quality import evaluate_quality
 
     log.info("writing the quality report")
+    clock = time.perf_counter()
     report.quality = evaluate_quality(
         schema, data.frames, synthetic.frames, report_dir, seed=config.seed
     )
+    stages["report"] = time.perf_counter() - clock
     report.seconds = time.perf_counter() - start
     return report

@@ -24,14 +24,14 @@ def test_unchanged_source_is_not_refit_nor_republished(make_database) -> None:  
         conn.execute(SOURCE)
     config = make_config(source, {"dev": dev})
 
-    first = run_refresh(config)
+    first = run_refresh(config, skip_unchanged=True)
     assert not first.unchanged and first.reused == set()
     published = scalar(dev, "select count(*) from public.shop")
     assert published == 400
     with psycopg.connect(dev) as conn:
         oid = conn.execute("select oid from pg_namespace where nspname = 'public'").fetchone()
 
-    second = run_refresh(config)
+    second = run_refresh(config, skip_unchanged=True)
     assert second.unchanged  # nothing read beyond counts, nothing fit, nothing swapped
     with psycopg.connect(dev) as conn:
         assert (
@@ -41,11 +41,11 @@ def test_unchanged_source_is_not_refit_nor_republished(make_database) -> None:  
     # one table changes: only its model is fit again, and the warehouse is republished
     with psycopg.connect(source) as conn:
         conn.execute("insert into shop values (401, 1, date '2021-01-01', 12)")
-    third = run_refresh(config)
+    third = run_refresh(config, skip_unchanged=True)
     assert not third.unchanged
     assert third.reused == {"region"}
     assert scalar(dev, "select count(*) from public.shop") == 401
 
-    # --force refreshes an unchanged source anyway, from the cached models
-    forced = run_refresh(config, force=True)
+    # without skip_unchanged (prodtwin refresh --force) it refreshes anyway, from cached models
+    forced = run_refresh(config)
     assert not forced.unchanged and forced.reused == {"region", "shop"}
