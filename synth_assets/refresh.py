@@ -6,8 +6,10 @@ these functions. Progress goes to the ``prodtwin`` logger; nothing logged contai
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,12 +207,38 @@ def synthesize(
 ) -> tuple[Synthetic, Model]:
     """Fit on production minus a holdout (or reuse the model of an unchanged table), then
     generate every table."""
-    fingerprints = fingerprints or {}
-    fitted = {
-        name: fit_cached(config, table, data.frames[name], fingerprints.get(name))
-        for name, table in schema.tables.items()
-    }
+    fitted = fit_all(config, schema, data, fingerprints or {})
     return generate_all(config, schema, plan, data, fitted), model_of(fitted)
+
+
+PARALLEL_FIT_ROWS = 20_000  # below this, starting worker processes costs more than it saves
+
+
+def fit_all(
+    config: Config, schema: Schema, data: Extract, fingerprints: dict[str, str]
+) -> dict[str, FittedTable]:
+    """Every table's model; tables fit in parallel processes, up to orchestration.concurrency.
+
+    Workers are spawned (not forked: the parent may hold threads of torch or a driver) and each
+    fits whole tables, largest first, so the slowest fit starts at once.
+    """
+    names = sorted(schema.tables, key=lambda n: -len(data.frames[n]))
+    workers = min(config.orchestration.concurrency, len(names))
+    rows = sum(len(data.frames[n]) for n in names)
+    if workers < 2 or rows < PARALLEL_FIT_ROWS:
+        return {
+            n: fit_cached(config, schema.tables[n], data.frames[n], fingerprints.get(n))
+            for n in schema.tables
+        }
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {
+            n: pool.submit(
+                fit_cached, config, schema.tables[n], data.frames[n], fingerprints.get(n)
+            )
+            for n in names
+        }
+        return {n: futures[n].result() for n in schema.tables}
 
 
 @dataclass
