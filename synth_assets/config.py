@@ -198,7 +198,7 @@ def _describe(error: ValidationError, origin: str) -> str:
         elif item["type"] == "missing":
             lines.append(f"{field}: required but missing")
         else:
-            lines.append(f"{field}: {item['msg']}")
+            lines.append(f"{field}: {item['msg'].removeprefix('Value error, ')}")
     return f"{origin} is invalid:\n  " + "\n  ".join(lines)
 
 
