@@ -27,6 +27,7 @@ CHUNK_ROWS = 50_000
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 # every table prodtwin creates carries this comment: a relation without it is someone else's
 MARKER = "prodtwin: synthetic data, replaced by every refresh"
+SWAP_LOCK_TIMEOUT = "60s"
 # called with a label before each step of a publish ("copy orders", "swap", ...)
 StepHook = Callable[[str], None]
 
@@ -425,6 +426,28 @@ def load_staging(
     return checked
 
 
+def lock_tables(cur: psycopg.Cursor, target: str) -> None:
+    """Wait for running readers of ``target`` to finish, and hold new ones until the commit.
+
+    Renaming a schema takes no lock on its tables, so without this a query that names two
+    tables could resolve one before the rename and one after: half old, half new. With it, a
+    query sees the old tables or, once the swap commits, the new ones. A reader holding a
+    transaction open past ``SWAP_LOCK_TIMEOUT`` fails the swap (retried) rather than stalling
+    every other reader behind it.
+    """
+    cur.execute(
+        "select quote_ident(n.nspname) || '.' || quote_ident(c.relname) from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s "
+        "and c.relkind in ('r', 'p') and not c.relispartition order by c.oid",
+        (target,),
+    )
+    names = [r[0] for r in cur.fetchall()]
+    if not names:
+        return
+    cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
+    cur.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(", ".join(names))))
+
+
 def swap(
     conn: psycopg.Connection,
     target: str,
@@ -435,6 +458,8 @@ def swap(
     with conn.cursor() as cur:
         on_step("swap: check target")
         refuse_foreign_objects(cur, target, access)
+        on_step("swap: lock readers out")
+        lock_tables(cur, target)
         on_step("swap: drop previous")
         cur.execute(
             sql.SQL("drop schema if exists {} cascade").format(

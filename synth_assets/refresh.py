@@ -429,6 +429,10 @@ def run_refresh(
     hooks = hooks or RefreshHooks()
     names = environments or list(config.environments)
     check_environments(config, names)
+    for name in names:  # a warehouse that is down fails the run now, not after the fit
+        connect_warehouse(
+            config.environments[name].url.get_secret_value(), f"environment {name}"
+        ).close()
     log.info("reading source schema %s", config.source.schema_name)
     schema, plan, data = read_source(config)
     for edge in plan.cut:

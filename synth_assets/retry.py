@@ -22,8 +22,8 @@ log = logging.getLogger("prodtwin")
 T = TypeVar("T")
 
 # connection_exception (08...), serialization_failure, deadlock_detected, admin_shutdown,
-# crash_shutdown, cannot_connect_now, too_many_connections
-TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300")
+# crash_shutdown, cannot_connect_now, too_many_connections, lock_not_available (a lock timeout)
+TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03")
 # libpq messages of a failed connection that waiting will not fix
 PERMANENT_MESSAGES = (
     "password authentication failed",
