@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -59,6 +60,14 @@ class Source(Database):
     @property
     def dialect(self) -> str:
         return "mysql" if _MYSQL_URL.match(self.url.get_secret_value()) else "postgresql"
+
+    @property
+    def schema_name(self) -> str:
+        """For MySQL the schema is the database: the one in the URL unless set."""
+        if self.dialect == "mysql" and "schema_" not in self.model_fields_set:
+            database = urlsplit(self.url.get_secret_value()).path.lstrip("/")
+            return unquote(database) or self.schema_
+        return self.schema_
 
 
 class Environment(Database):

@@ -85,6 +85,7 @@ def source_snapshot(url: str) -> Iterator[Connection]:
         with conn:
             if conn.dialect.name == "mysql":
                 # SQLAlchemy's begin() sends nothing to MySQL: open the snapshot explicitly
+                conn.exec_driver_sql("set session time_zone = '+00:00'")  # TIMESTAMPs in UTC
                 conn.exec_driver_sql("set session transaction isolation level repeatable read")
                 conn.exec_driver_sql("start transaction read only, with consistent snapshot")
                 try:

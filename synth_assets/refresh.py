@@ -124,6 +124,8 @@ def select_tables(schema: Schema, config: Config) -> Schema:
 
 
 def _same_database(a: str, b: str) -> bool:
+    if is_mysql(a) or is_mysql(b):
+        return False  # warehouses are PostgreSQL: a MySQL source is never one of them
     pa, pb = (
         psycopg.conninfo.conninfo_to_dict(libpq_url(a)),
         psycopg.conninfo.conninfo_to_dict(libpq_url(b)),

@@ -253,8 +253,12 @@ def _index_template(definition: str, qualified: str) -> str:
 def introspect(conn: Connection, schema: str) -> Schema:
     """Read every table of ``schema`` with its keys, constraints, enums and domains."""
     dialect = conn.dialect.name
+    if dialect == "mysql":
+        from synth_assets.mysql_source import introspect_mysql
+
+        return introspect_mysql(conn, schema)
     if dialect != "postgresql":
-        raise SchemaError(f"source dialect {dialect} is not supported yet; use PostgreSQL")
+        raise SchemaError(f"source dialect {dialect} is not supported; use PostgreSQL or MySQL")
     insp = sa.inspect(conn)
     if schema not in insp.get_schema_names():
         raise SchemaError(

@@ -91,7 +91,7 @@ def _labels(config, version) -> list[str]:  # type: ignore[no-untyped-def]
 def _kill_points(labels: list[str], seed: int, n: int = 10) -> list[int]:
     """One random step of each kind (COPY, index, constraint, validation, swap), then any."""
     rng = random.Random(seed)
-    kinds = ["copy ", "index ", "foreign key ", "validate", "swap: "]
+    kinds = ["copy ", "index ", "foreign key ", "validate", "swap: lock", "swap: rename"]
     points = [rng.choice([i for i, lab in enumerate(labels) if lab.startswith(k)]) for k in kinds]
     return points + [rng.randrange(len(labels)) for _ in range(n - len(points))]
 
