@@ -108,8 +108,9 @@ def test_the_password_is_checked_when_the_server_allows_it(secret_role) -> None:
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(wrong).close()
     config = make_config(wrong, {"dev": source.replace("secret_src", "secret_dev")})
-    with pytest.raises(ProdtwinError, match=f"cannot connect to the source.*{role}"):
+    with pytest.raises(ProdtwinError, match=f"cannot connect to the source.*{role}") as caught:
         run_refresh(config)
+    assert "not-the-password" not in str(caught.value) and password not in str(caught.value)
 
 
 def test_the_engine_logs_no_secret(secret_role, caplog) -> None:  # type: ignore[no-untyped-def]
