@@ -14,8 +14,8 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
-from synth_assets.errors import ProdtwinError
-from synth_assets.retry import DEFAULT_BACKOFF, Backoff, with_retries
+from synth_assets.errors import ProdtwinError, TransientError
+from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retries
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -64,9 +64,16 @@ def scrub(text: str, *secrets: str) -> str:
     return scrub_urls(text)
 
 
-def _connection_failed(what: str, url: str, error: Exception) -> ProdtwinError:
+def _connection_failed(
+    what: str, url: str, error: Exception, retried: bool = True
+) -> ProdtwinError:
+    """One line without the password; ``TransientError`` when a later try may succeed and no
+    retry has been made here (the caller's retry loop then tries again)."""
     first_line = scrub(str(error).strip().splitlines()[0] if str(error).strip() else "", url)
-    return ProdtwinError(f"cannot connect to {what} at {redact(url)}: {first_line}")
+    message = f"cannot connect to {what} at {redact(url)}: {first_line}"
+    if not retried and is_transient(error):
+        return TransientError(message)
+    return ProdtwinError(message)
 
 
 @contextmanager
@@ -81,7 +88,7 @@ def source_snapshot(url: str) -> Iterator[Connection]:
         try:
             conn = engine.connect()
         except sa.exc.DBAPIError as error:
-            raise _connection_failed("the source", url, error.orig or error) from None
+            raise _connection_failed("the source", url, error.orig or error, False) from None
         with conn:
             if conn.dialect.name == "mysql":
                 # SQLAlchemy's begin() sends nothing to MySQL: open the snapshot explicitly

@@ -276,7 +276,9 @@ def add_constraints(
         for index in table.indexes:
             on_step(f"index {table.name}.{index.name}")
             before, _, after = index.definition.partition("{table}")
-            cur.execute(sql.SQL(before) + _q(target, table.name) + sql.SQL(after))
+            _with_table(
+                table.name, cur.execute, sql.SQL(before) + _q(target, table.name) + sql.SQL(after)
+            )
     return checked
 
 
@@ -336,14 +338,29 @@ def drop_staging(conn: psycopg.Connection, target: str) -> None:
     conn.commit()
 
 
+FOREIGN_OBJECTS = """
+select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = %(schema)s and c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and obj_description(c.oid, 'pg_class') is distinct from %(marker)s
+union all
+select 'type ' || t.typname from pg_type t join pg_namespace n on n.oid = t.typnamespace
+left join pg_class r on r.oid = t.typrelid
+where n.nspname = %(schema)s and (t.typtype in ('e', 'd', 'b', 'r') or r.relkind = 'c')
+  and not (t.typcategory = 'A' and t.typelem <> 0)
+  and obj_description(t.oid, 'pg_type') is distinct from %(marker)s
+union all
+select 'function ' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = %(schema)s
+union all
+select 'extension ' || e.extname from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+where n.nspname = %(schema)s
+order by 1
+"""
+
+
 def foreign_objects(cur: psycopg.Cursor, target: str) -> list[str]:
-    """Tables, views and other relations in ``target`` that prodtwin did not create."""
-    cur.execute(
-        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-        "where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'f') "
-        "and obj_description(c.oid, 'pg_class') is distinct from %s order by 1",
-        (target, MARKER),
-    )
+    """Tables, views, types, functions and extensions in ``target`` prodtwin did not create."""
+    cur.execute(FOREIGN_OBJECTS, {"schema": target, "marker": MARKER})
     return [r[0] for r in cur.fetchall()]
 
 
@@ -355,7 +372,7 @@ def refuse_foreign_objects(cur: psycopg.Cursor, target: str, access: Access) -> 
     if found:
         shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
         raise PublishError(
-            f"schema {target} holds tables prodtwin did not create ({shown}); publishing would "
+            f"schema {target} holds objects prodtwin did not create ({shown}); publishing would "
             f"move them to {previous_name(target)} and drop them on the next refresh. Publish to "
             "another schema, move them, or set allow_foreign_objects: true on this environment"
         )
@@ -380,6 +397,17 @@ def grant_readers(cur: psycopg.Cursor, staging: str, readers: Iterable[str]) -> 
 
 
 def mark_tables(cur: psycopg.Cursor, schema: Schema, staging: str) -> None:
+    """Sign what prodtwin created, so the next refresh can tell it from anyone else's."""
+    for enum in schema.enums.values():
+        cur.execute(
+            sql.SQL("comment on type {} is {}").format(_q(staging, enum.name), sql.Literal(MARKER))
+        )
+    for domain in schema.domains.values():
+        cur.execute(
+            sql.SQL("comment on domain {} is {}").format(
+                _q(staging, domain.name), sql.Literal(MARKER)
+            )
+        )
     for table in schema.tables.values():
         names = [table.name] + [
             p for p, _ in (table.partitioning.partitions if table.partitioning else ())

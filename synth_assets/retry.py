@@ -18,6 +18,8 @@ from typing import TypeVar
 import psycopg
 import sqlalchemy as sa
 
+from synth_assets.errors import TransientError
+
 log = logging.getLogger("prodtwin")
 T = TypeVar("T")
 
@@ -37,10 +39,6 @@ PERMANENT_MESSAGES = (
     "invalid connection option",
     "invalid dsn",
 )
-
-
-class TransientError(Exception):
-    """Marks a failure worth another attempt (raised by callers that classify it themselves)."""
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,17 @@ def test_the_warehouse_is_down_at_start(source, versions) -> None:  # type: igno
     assert time.perf_counter() - started >= 0.3  # it waited 0.1 + 0.2 s between the tries
 
 
+def test_the_source_is_down_at_start() -> None:
+    """A source that refuses connections is tried again with backoff, then named."""
+    config = make_config("postgresql://postgres:pw@127.0.0.1:1/prod", {"dev": "postgresql://h/d"})
+    started = time.perf_counter()
+    with pytest.raises(
+        ProdtwinError, match=r"cannot connect to the source at postgresql://postgres:\*\*\*@127"
+    ):
+        read_source(config, Backoff(3, 0.1))
+    assert time.perf_counter() - started >= 0.3  # it waited 0.1 + 0.2 s between the tries
+
+
 CHILD = """
 import pickle, sys, time
 from synth_assets.config import config_from_dict

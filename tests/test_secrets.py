@@ -101,13 +101,13 @@ def _files_containing(root: Path, secret: str) -> list[str]:
 
 
 def test_the_password_is_checked_when_the_server_allows_it(secret_role) -> None:  # type: ignore[no-untyped-def]
-    role, password, source, _, enforced = secret_role
+    role, password, source, dev, enforced = secret_role
     if not enforced:
         pytest.skip("pg_hba.conf of the test server is not writable here")
     wrong = source.replace(password, "not-the-password")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(wrong).close()
-    config = make_config(wrong, {"dev": source.replace("secret_src", "secret_dev")})
+    config = make_config(wrong, {"dev": dev})
     with pytest.raises(ProdtwinError, match=f"cannot connect to the source.*{role}") as caught:
         run_refresh(config)
     assert "not-the-password" not in str(caught.value) and password not in str(caught.value)

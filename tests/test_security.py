@@ -156,7 +156,7 @@ def test_a_schema_with_tables_prodtwin_did_not_create_is_refused(
     config = make_config(source, {"dev": dev})
     with pytest.raises(
         PublishError,
-        match=r"schema public holds tables prodtwin did not create \(keep_me\).*"
+        match=r"schema public holds objects prodtwin did not create \(keep_me\).*"
         r"allow_foreign_objects: true",
     ):
         _publish(config, fitted)
@@ -176,6 +176,13 @@ def test_a_schema_with_tables_prodtwin_did_not_create_is_refused(
         _publish(config, fitted)
     assert scalar(dev, "select count(*) from public.my_report") == 1
     assert scalar(dev, "select obj_description('public.orders'::regclass)") == MARKER
+    with psycopg.connect(dev) as conn:
+        conn.execute("drop view public.my_report")
+        conn.execute("create function public.answer() returns int language sql as 'select 42'")
+        conn.execute("create type public.pair as (a int, b int)")
+    with pytest.raises(PublishError, match=r"\(function answer, type pair\)"):
+        _publish(config, fitted)
+    assert scalar(dev, "select public.answer()") == 42
 
 
 def test_published_schema_is_readable_by_qa_and_writable_only_by_prodtwin(
