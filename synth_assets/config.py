@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -26,26 +27,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_POSTGRES_URL = re.compile(r"^postgres(ql)?(\+psycopg)?://")
+_MYSQL_URL = re.compile(r"^(mysql|mariadb)(\+pymysql)?://")
+
+
 class Database(_Strict):
-    """A PostgreSQL database and the schema prodtwin reads or writes in it."""
+    """A database and the schema prodtwin reads or writes in it."""
 
     url: SecretStr
     schema_: str = Field("public", alias="schema")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @property
+    def schema_name(self) -> str:
+        return self.schema_
+
+
+class Source(Database):
+    """Production: PostgreSQL, or MySQL/MariaDB (whose database is the schema)."""
+
     @field_validator("url")
     @classmethod
-    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+    def _source_url(cls, value: SecretStr) -> SecretStr:
         raw = value.get_secret_value()
-        if not re.match(r"^postgres(ql)?(\+psycopg)?://", raw):
+        if not (_POSTGRES_URL.match(raw) or _MYSQL_URL.match(raw)):
             raise ValueError(
-                "must be a PostgreSQL URL like postgresql://user:password@host:5432/dbname"
+                "must be a PostgreSQL URL like postgresql://user:password@host:5432/dbname "
+                "or a MySQL/MariaDB URL like mysql+pymysql://user:password@host:3306/dbname"
             )
         return value
 
     @property
+    def dialect(self) -> str:
+        return "mysql" if _MYSQL_URL.match(self.url.get_secret_value()) else "postgresql"
+
+    @property
     def schema_name(self) -> str:
+        """For MySQL the schema is the database: the one in the URL unless set."""
+        if self.dialect == "mysql" and "schema_" not in self.model_fields_set:
+            database = urlsplit(self.url.get_secret_value()).path.lstrip("/")
+            return unquote(database) or self.schema_
         return self.schema_
 
 
@@ -61,6 +83,25 @@ class Partition(_Strict):
     granularity: Literal["day"] = "day"
     start: dt.date
     max_rows_per_day: Annotated[int, Field(gt=0)] = 100_000
+
+
+class Environment(Database):
+    """A warehouse prodtwin publishes to: always PostgreSQL, and prodtwin's alone."""
+
+    # the schema may hold tables prodtwin did not create; they move to <schema>__previous at the
+    # swap and are dropped by the next one, so this is off unless someone says so
+    allow_foreign_objects: bool = False
+    # roles that may read (USAGE on the schema, SELECT on its tables): the QA team's
+    readers: list[str] = []
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        if not _POSTGRES_URL.match(value.get_secret_value()):
+            raise ValueError(
+                "must be a PostgreSQL URL like postgresql://user:password@host:5432/dbname"
+            )
+        return value
 
 
 class TableOverride(_Strict):
@@ -117,8 +158,8 @@ class Orchestration(_Strict):
 class Config(_Strict):
     """The whole of prodtwin.yaml."""
 
-    source: Database
-    environments: dict[str, Database]
+    source: Source
+    environments: dict[str, Environment]
     seed: int = 42
     scale: Annotated[float, Field(gt=0)] = 1.0
     synthesizer: Synthesizer = "gaussian_copula"
@@ -134,7 +175,7 @@ class Config(_Strict):
 
     @field_validator("environments")
     @classmethod
-    def _at_least_one(cls, value: dict[str, Database]) -> dict[str, Database]:
+    def _at_least_one(cls, value: dict[str, Environment]) -> dict[str, Environment]:
         if not value:
             raise ValueError("name at least one environment, e.g. dev: {url: ..., schema: public}")
         return value
@@ -189,7 +230,7 @@ def _describe(error: ValidationError, origin: str) -> str:
         elif item["type"] == "missing":
             lines.append(f"{field}: required but missing")
         else:
-            lines.append(f"{field}: {item['msg']}")
+            lines.append(f"{field}: {item['msg'].removeprefix('Value error, ')}")
     return f"{origin} is invalid:\n  " + "\n  ".join(lines)
 
 
@@ -205,13 +246,31 @@ def config_from_dict(
         raise ConfigError(_describe(error, origin)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"line {key_node.start_mark.line + 1}: {key!r} is given twice; "
+                    "each key (each environment name) may appear once"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
     """Read prodtwin.yaml; every problem is one ConfigError naming the field."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file {path} not found (pass --config PATH)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     return config_from_dict(data, environ, origin=str(path))

@@ -19,5 +19,13 @@ class SchemaError(ProdtwinError):
     """The source schema has a shape prodtwin cannot reproduce (e.g. an unbreakable FK cycle)."""
 
 
+class TransientError(ProdtwinError):
+    """A failure that may pass if tried again: a server restarting, a dropped connection.
+
+    The engine retries these with backoff before giving up; an orchestrator may retry them too
+    (every other ProdtwinError is a verdict on the input, and retrying it changes nothing).
+    """
+
+
 class PublishError(ProdtwinError):
     """Publishing to a warehouse failed; the previous warehouse is left as it was."""

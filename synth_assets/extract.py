@@ -170,6 +170,10 @@ def extract(
     conn: Connection, schema: Schema, cap: int | None, seed: int, max_categories: int
 ) -> Extract:
     """Everything generation needs from production, read inside the caller's snapshot."""
+    if conn.dialect.name == "mysql":
+        from synth_assets.mysql_source import extract_mysql
+
+        return extract_mysql(conn, schema, cap, seed, max_categories)
     profiles = {
         name: profile_table(conn, schema, t, max_categories) for name, t in schema.tables.items()
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
@@ -52,6 +53,8 @@ def _fit_settings(config: Config, table: str) -> dict[str, Any]:
 
 def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
     """One fingerprint per table, read inside the caller's READ ONLY snapshot."""
+    if conn.dialect.name == "mysql":
+        return _mysql_fingerprints(conn, schema, config)
     cur = raw(conn).cursor()
     cur.execute(
         "select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables "
@@ -75,6 +78,35 @@ def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict
             }
         )
     cur.close()
+    return out
+
+
+def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
+    """MySQL keeps no write counters; its last-update time per table stands in for them."""
+    from synth_assets.mysql_source import _quote
+
+    updated = dict(
+        conn.execute(
+            sa.text(
+                "select table_name, update_time from information_schema.tables "
+                "where table_schema = :db"
+            ),
+            {"db": schema.name},
+        ).all()
+    )
+    out = {}
+    for name, table in schema.tables.items():
+        rows = conn.execute(
+            sa.text(f"select count(*) from {_quote(schema.name)}.{_quote(name)}")
+        ).scalar_one()
+        out[name] = _digest(
+            {
+                "table": dataclasses.asdict(table),
+                "rows": int(rows),
+                "writes": str(updated.get(name)),
+                "fit": _fit_settings(config, name),
+            }
+        )
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,23 @@ from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 CHUNK_ROWS = 50_000
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
+# every table prodtwin creates carries this comment: a relation without it is someone else's
+MARKER = "prodtwin: synthetic data, replaced by every refresh"
+SWAP_LOCK_TIMEOUT = "60s"
+# called with a label before each step of a publish ("copy orders", "swap", ...)
+StepHook = Callable[[str], None]
+
+
+def _no_step(label: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who else may touch the published schema, and whether it may hold others' tables."""
+
+    readers: tuple[str, ...] = ()  # roles granted USAGE on the schema and SELECT on its tables
+    allow_foreign_objects: bool = False  # publish over tables prodtwin did not create
 
 
 def staging_name(schema: str) -> str:
@@ -217,10 +234,13 @@ def load_table(cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: s
             copy.write(copy_lines(frame.iloc[start : start + CHUNK_ROWS], columns))
 
 
-def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[str, int]:
+def add_constraints(
+    cur: psycopg.Cursor, schema: Schema, target: str, on_step: StepHook = _no_step
+) -> dict[str, int]:
     """Keys and checks after the load; PostgreSQL validates every row as it adds them."""
     for table in schema.tables.values():
         t = _q(target, table.name)
+        on_step(f"constraints {table.name}")
         if table.primary_key:
             cur.execute(
                 sql.SQL("alter table {} add constraint {} primary key ({})").format(
@@ -247,6 +267,7 @@ def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[st
     for table in schema.tables.values():
         fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
         for fk in fks:
+            on_step(f"foreign key {table.name}.{fk.name}")
             _with_table(
                 table.name,
                 cur.execute,
@@ -256,8 +277,10 @@ def add_constraints(cur: psycopg.Cursor, schema: Schema, target: str) -> dict[st
             )
         checked[table.name] = len(fks)
         for index in table.indexes:
-            cur.execute(
-                sql.SQL(index.definition.replace("{table}", "{}")).format(_q(target, table.name))
+            on_step(f"index {table.name}.{index.name}")
+            before, _, after = index.definition.partition("{table}")
+            _with_table(
+                table.name, cur.execute, sql.SQL(before) + _q(target, table.name) + sql.SQL(after)
             )
     return checked
 
@@ -290,6 +313,12 @@ def _with_table(table: str, fn, *args):  # type: ignore[no-untyped-def]
             f"table {table}: the synthetic rows break CHECK constraint "
             f"{error.diag.constraint_name}. prodtwin repairs simple comparisons (a > b, a > 0); "
             "exclude the table or relax the constraint in the source"
+        ) from None
+    except pg_errors.UndefinedObject as error:
+        raise PublishError(
+            f"table {table}: {error.diag.message_primary} in the warehouse. The type comes from "
+            "an extension or another schema of the source: install it in the warehouse "
+            "(e.g. create extension ...) or exclude the table (tables.exclude)"
         ) from None
     except pg_errors.ForeignKeyViolation as error:
         raise PublishError(
@@ -394,53 +423,181 @@ def drop_staging(conn: psycopg.Connection, target: str) -> None:
     conn.commit()
 
 
+FOREIGN_OBJECTS = """
+select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = %(schema)s and c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and obj_description(c.oid, 'pg_class') is distinct from %(marker)s
+union all
+select 'type ' || t.typname from pg_type t join pg_namespace n on n.oid = t.typnamespace
+left join pg_class r on r.oid = t.typrelid
+where n.nspname = %(schema)s and (t.typtype in ('e', 'd', 'b', 'r') or r.relkind = 'c')
+  and not (t.typcategory = 'A' and t.typelem <> 0)
+  and obj_description(t.oid, 'pg_type') is distinct from %(marker)s
+union all
+select 'function ' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = %(schema)s
+union all
+select 'extension ' || e.extname from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+where n.nspname = %(schema)s
+order by 1
+"""
+
+
+def foreign_objects(cur: psycopg.Cursor, target: str) -> list[str]:
+    """Tables, views, types, functions and extensions in ``target`` prodtwin did not create."""
+    cur.execute(FOREIGN_OBJECTS, {"schema": target, "marker": MARKER})
+    return [r[0] for r in cur.fetchall()]
+
+
+def refuse_foreign_objects(cur: psycopg.Cursor, target: str, access: Access) -> None:
+    """The swap renames the whole schema: someone else's tables would go to ``__previous``."""
+    if access.allow_foreign_objects:
+        return
+    found = foreign_objects(cur, target)
+    if found:
+        shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+        raise PublishError(
+            f"schema {target} holds objects prodtwin did not create ({shown}); publishing would "
+            f"move them to {previous_name(target)} and drop them on the next refresh. Publish to "
+            "another schema, move them, or set allow_foreign_objects: true on this environment"
+        )
+
+
+def grant_readers(cur: psycopg.Cursor, staging: str, readers: Iterable[str]) -> None:
+    """Readers may look, never write; the grants follow the schema through the rename."""
+    cur.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(staging)))
+    for role in readers:
+        try:
+            for stmt in (
+                "grant usage on schema {s} to {r}",
+                "grant select on all tables in schema {s} to {r}",
+                "alter default privileges in schema {s} grant select on tables to {r}",
+            ):
+                cur.execute(sql.SQL(stmt).format(s=sql.Identifier(staging), r=sql.Identifier(role)))
+        except pg_errors.UndefinedObject:
+            raise PublishError(
+                f"readers: role {role} does not exist in the warehouse: create it "
+                f"(create role {role}) or remove it from readers"
+            ) from None
+
+
+def mark_tables(cur: psycopg.Cursor, schema: Schema, staging: str) -> None:
+    """Sign what prodtwin created, so the next refresh can tell it from anyone else's."""
+    for enum in schema.enums.values():
+        cur.execute(
+            sql.SQL("comment on type {} is {}").format(_q(staging, enum.name), sql.Literal(MARKER))
+        )
+    for domain in schema.domains.values():
+        cur.execute(
+            sql.SQL("comment on domain {} is {}").format(
+                _q(staging, domain.name), sql.Literal(MARKER)
+            )
+        )
+    for table in schema.tables.values():
+        names = [table.name] + [
+            p for p, _ in (table.partitioning.partitions if table.partitioning else ())
+        ]
+        for name in names:
+            cur.execute(
+                sql.SQL("comment on table {} is {}").format(_q(staging, name), sql.Literal(MARKER))
+            )
+
+
 def load_staging(
     conn: psycopg.Connection,
     schema: Schema,
     order: list[str],
     frames: dict[str, pd.DataFrame],
     target: str,
+    access: Access = Access(),
+    on_step: StepHook = _no_step,
 ) -> dict[str, int]:
     """Build and fill ``<target>__staging``, committed so that validators can read it."""
     staging = staging_name(target)
     with conn.cursor() as cur:
+        on_step("check target")
+        refuse_foreign_objects(cur, target, access)
+        on_step("create staging")
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(staging)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(staging)))
         cur.execute(sql.SQL("set local search_path to {}, public").format(sql.Identifier(staging)))
         create_types(cur, schema, staging)
         for name in order:
-            create_table(cur, schema.tables[name], staging)
+            on_step(f"create {name}")
+            _with_table(name, create_table, cur, schema.tables[name], staging)
+        mark_tables(cur, schema, staging)
         for name in order:
             if name in frames:
+                on_step(f"copy {name}")
                 _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
         for name in order:
             if name not in frames:  # refreshed a day at a time: keep the days published so far
+                on_step(f"carry {name}")
                 carry_rows(cur, schema, schema.tables[name], target, staging)
-        checked = add_constraints(cur, schema, staging)
+        checked = add_constraints(cur, schema, staging, on_step)
+        on_step("sequences")
         reset_sequences(cur, schema, staging)
+        on_step("grants")
+        grant_readers(cur, staging, access.readers)
+        on_step("commit staging")
     conn.commit()
     return checked
 
 
-def swap(conn: psycopg.Connection, target: str) -> None:
+def lock_tables(cur: psycopg.Cursor, target: str) -> None:
+    """Wait for running readers of ``target`` to finish, and hold new ones until the commit.
+
+    Renaming a schema takes no lock on its tables, so without this a query that names two
+    tables could resolve one before the rename and one after: half old, half new. With it, a
+    query sees the old tables or, once the swap commits, the new ones. A reader holding a
+    transaction open past ``SWAP_LOCK_TIMEOUT`` fails the swap (retried) rather than stalling
+    every other reader behind it.
+    """
+    cur.execute(
+        "select quote_ident(n.nspname) || '.' || quote_ident(c.relname) from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s "
+        "and c.relkind in ('r', 'p') and not c.relispartition order by c.oid",
+        (target,),
+    )
+    names = [r[0] for r in cur.fetchall()]
+    if not names:
+        return
+    cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
+    cur.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(", ".join(names))))
+
+
+def swap(
+    conn: psycopg.Connection,
+    target: str,
+    access: Access = Access(),
+    on_step: StepHook = _no_step,
+) -> None:
     """Staging becomes the warehouse; the warehouse becomes ``__previous`` (one transaction)."""
     with conn.cursor() as cur:
+        on_step("swap: check target")
+        refuse_foreign_objects(cur, target, access)
+        on_step("swap: lock readers out")
+        lock_tables(cur, target)
+        on_step("swap: drop previous")
         cur.execute(
             sql.SQL("drop schema if exists {} cascade").format(
                 sql.Identifier(previous_name(target))
             )
         )
         if _schema_exists(cur, target):
+            on_step("swap: rename target")
             cur.execute(
                 sql.SQL("alter schema {} rename to {}").format(
                     sql.Identifier(target), sql.Identifier(previous_name(target))
                 )
             )
+        on_step("swap: rename staging")
         cur.execute(
             sql.SQL("alter schema {} rename to {}").format(
                 sql.Identifier(staging_name(target)), sql.Identifier(target)
             )
         )
+        on_step("swap: commit")
     conn.commit()
 
 
@@ -461,15 +618,20 @@ def publish(
     frames: dict[str, pd.DataFrame],
     target: str,
     before_swap=None,  # type: ignore[no-untyped-def]
+    access: Access = Access(),
+    on_step: StepHook = _no_step,
 ) -> PublishResult:
     """Load, verify, swap. ``before_swap(conn, staging_schema)`` may raise to stop the swap."""
     start = time.perf_counter()
     result = PublishResult(environment, target)
     try:
-        result.foreign_keys_checked = load_staging(conn, schema, order, frames, target)
+        result.foreign_keys_checked = load_staging(
+            conn, schema, order, frames, target, access, on_step
+        )
         if before_swap is not None:
+            on_step("validate")
             before_swap(conn, staging_name(target))
-        swap(conn, target)
+        swap(conn, target, access, on_step)
     except BaseException:
         # if the connection is gone, the next run drops the leftover staging schema
         with contextlib.suppress(psycopg.Error):

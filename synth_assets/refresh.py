@@ -19,7 +19,15 @@ from typing import Any
 import psycopg
 
 from synth_assets.config import Config
-from synth_assets.db import connect_warehouse, libpq_url, redact, scrub, source_snapshot
+from synth_assets.db import (
+    connect_warehouse,
+    database_identity,
+    is_mysql,
+    libpq_url,
+    redact,
+    scrub,
+    source_snapshot,
+)
 from synth_assets.errors import ConfigError, ProdtwinError
 from synth_assets.expectations import build_suite, read_suite, suite_path, write_suite
 from synth_assets.extract import Extract, extract, read_table
@@ -34,7 +42,8 @@ from synth_assets.gate import GateError, TableValidation, validate_schema
 from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
-from synth_assets.publish import PublishResult, publish
+from synth_assets.publish import Access, PublishResult, StepHook, publish
+from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retries
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
 from synth_assets.synthesize import TableModel
@@ -53,6 +62,7 @@ class RefreshHooks:
     """Points where a caller may act on the staging schema (tests corrupt data here)."""
 
     before_gate: StagingHook | None = None
+    on_publish_step: StepHook | None = None  # called before each step of a publish
 
 
 @dataclass
@@ -127,6 +137,8 @@ def select_tables(schema: Schema, config: Config) -> Schema:
 
 
 def _same_database(a: str, b: str) -> bool:
+    if is_mysql(a) or is_mysql(b):
+        return False  # warehouses are PostgreSQL: a MySQL source is never one of them
     pa, pb = (
         psycopg.conninfo.conninfo_to_dict(libpq_url(a)),
         psycopg.conninfo.conninfo_to_dict(libpq_url(b)),
@@ -174,12 +186,16 @@ def read_schema(config: Config) -> Schema:
     except ProdtwinError:
         raise
     except Exception as error:
-        raise ProdtwinError(f"reading the source failed: {scrub(str(error), url)}") from None
+        raise ProdtwinError(_source_failure(error, url)) from None
 
 
-def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
+def read_source(
+    config: Config, backoff: Backoff = DEFAULT_BACKOFF
+) -> tuple[Schema, GenerationPlan, Extract]:
+    """Introspect and extract in one snapshot; a dropped connection re-reads from the start."""
     url = config.source.url.get_secret_value()
-    try:
+
+    def attempt() -> tuple[Schema, GenerationPlan, Extract]:
         with source_snapshot(url) as conn:
             full = introspect(conn, config.source.schema_name)
             schema = select_tables(full, config)
@@ -191,11 +207,25 @@ def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
                 config.seed,
                 config.validation.max_categories,
             )
+        return schema, plan, data
+
+    try:
+        return with_retries("reading the source", attempt, backoff)
     except ProdtwinError:
         raise
     except Exception as error:  # driver errors: keep the reason, never the password
-        raise ProdtwinError(f"reading the source failed: {scrub(str(error), url)}") from None
-    return schema, plan, data
+        raise ProdtwinError(_source_failure(error, url)) from None
+
+
+def _source_failure(error: Exception, url: str) -> str:
+    reason = scrub(str(getattr(error, "orig", None) or error).strip(), url)
+    reason = reason.splitlines()[0] if reason else type(error).__name__
+    if is_transient(error):
+        return (
+            f"reading the source failed: the connection to {redact(url)} was lost ({reason}); "
+            "nothing was published. Run the refresh again when the source is reachable"
+        )
+    return f"reading the source failed: {reason}"
 
 
 def synthesize(
@@ -407,6 +437,32 @@ def evaluate_gate(
     return report
 
 
+def access_of(config: Config, name: str) -> Access:
+    env = config.environments[name]
+    return Access(tuple(env.readers), env.allow_foreign_objects)
+
+
+def refuse_source_as_target(config: Config, name: str, conn: psycopg.Connection) -> None:
+    """The warehouse connection must not reach production, whatever its URL looks like."""
+    source = config.source.url.get_secret_value()
+    if is_mysql(source):
+        return  # a MySQL server is never a PostgreSQL warehouse
+    try:
+        src = connect_warehouse(source, "the source", Backoff(attempts=1))
+    except ProdtwinError:
+        return  # the source was readable a moment ago; read_source reports a real outage
+    try:
+        src.read_only = True
+        same = database_identity(src) == database_identity(conn)
+    finally:
+        src.close()
+    if same:
+        raise ConfigError(
+            f"environments.{name} is the source database (same server and database, under "
+            "another URL): prodtwin never writes to the source; use another database"
+        )
+
+
 def publish_to(
     config: Config,
     name: str,
@@ -414,23 +470,42 @@ def publish_to(
     plan: GenerationPlan,
     synthetic: Synthetic,
     before_swap: StagingHook | None = None,
+    on_step: StepHook | None = None,
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> PublishResult:
+    """Publish to one environment; a lost connection starts the publish again from scratch."""
     env = config.environments[name]
     url = env.url.get_secret_value()
-    conn = connect_warehouse(url, f"environment {name}")
+    access = access_of(config, name)
+
+    def attempt() -> PublishResult:
+        conn = connect_warehouse(url, f"environment {name}", backoff)
+        try:
+            refuse_source_as_target(config, name, conn)
+            return publish(
+                conn,
+                name,
+                schema,
+                list(plan.order),
+                synthetic.frames,
+                env.schema_name,
+                before_swap,
+                access,
+                on_step or (lambda _: None),
+            )
+        finally:
+            conn.close()
+
     try:
-        return publish(
-            conn, name, schema, list(plan.order), synthetic.frames, env.schema_name, before_swap
-        )
+        return with_retries(f"publishing to environment {name}", attempt, backoff)
     except ProdtwinError as error:
         raise type(error)(f"environment {name}: {error}") from None
     except psycopg.Error as error:
+        reason = scrub(str(error).strip(), url) or type(error).__name__
         raise ProdtwinError(
-            f"environment {name}: publishing failed, the warehouse is unchanged: "
-            f"{scrub(str(error).strip(), url)}"
+            f"environment {name}: publishing failed, the warehouse is unchanged: {reason}"
+            + (". Run the refresh again" if is_transient(error) else "")
         ) from None
-    finally:
-        conn.close()
 
 
 def run_refresh(
@@ -446,6 +521,10 @@ def run_refresh(
     hooks = hooks or RefreshHooks()
     names = environments or list(config.environments)
     check_environments(config, names)
+    for name in names:  # a warehouse that is down fails the run now, not after the fit
+        connect_warehouse(
+            config.environments[name].url.get_secret_value(), f"environment {name}"
+        ).close()
     log.info("reading source schema %s", config.source.schema_name)
     fingerprints = read_fingerprints(config, read_schema(config))
     fingerprint = refresh_fingerprint(fingerprints, config)
@@ -498,7 +577,9 @@ def run_refresh(
 
         log.info("publishing to environment %s", name)
         clock, validated = time.perf_counter(), stages["validate"]
-        report.published[name] = publish_to(config, name, schema, plan, synthetic, before_swap)
+        report.published[name] = publish_to(
+            config, name, schema, plan, synthetic, before_swap, hooks.on_publish_step
+        )
         stages["publish"] += time.perf_counter() - clock - (stages["validate"] - validated)
     from synth_assets.quality import evaluate_quality
 

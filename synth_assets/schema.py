@@ -9,7 +9,6 @@ expose: exact type text, partitions, and index definitions.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,7 +208,8 @@ _PARTITION_QUERY = sa.text(
 _INDEX_QUERY = sa.text(
     """
     select t.relname as table_name, i.relname as index_name,
-           pg_get_indexdef(i.oid) as definition
+           pg_get_indexdef(i.oid) as definition,
+           quote_ident(n.nspname) || '.' || quote_ident(t.relname) as qualified
     from pg_index x
     join pg_class i on i.oid = x.indexrelid
     join pg_class t on t.oid = x.indrelid
@@ -238,17 +238,27 @@ def _local_type(row: Any, schema: str) -> str | None:
     return None
 
 
-def _index_template(definition: str, schema: str, table: str) -> str:
-    """Replace ``ON [ONLY] schema.table`` with a placeholder the publisher fills in."""
-    pattern = re.compile(r" ON (ONLY )?(\S+) USING ")
-    return pattern.sub(lambda m: f" ON {m.group(1) or ''}{{table}} USING ", definition, count=1)
+def _index_template(definition: str, qualified: str) -> str:
+    """Replace ``ON [ONLY] schema.table`` with a placeholder the publisher fills in.
+
+    ``qualified`` is the name exactly as pg_get_indexdef quotes it, so names with spaces,
+    quotes or dots are found as a whole (a pattern over the text would split them).
+    """
+    for on in (f" ON ONLY {qualified} USING ", f" ON {qualified} USING "):
+        if on in definition:
+            return definition.replace(on, on.replace(qualified, "{table}"), 1)
+    raise SchemaError(f"cannot read the definition of an index on {qualified}: {definition}")
 
 
 def introspect(conn: Connection, schema: str) -> Schema:
     """Read every table of ``schema`` with its keys, constraints, enums and domains."""
     dialect = conn.dialect.name
+    if dialect == "mysql":
+        from synth_assets.mysql_source import introspect_mysql
+
+        return introspect_mysql(conn, schema)
     if dialect != "postgresql":
-        raise SchemaError(f"source dialect {dialect} is not supported yet; use PostgreSQL")
+        raise SchemaError(f"source dialect {dialect} is not supported; use PostgreSQL or MySQL")
     insp = sa.inspect(conn)
     if schema not in insp.get_schema_names():
         raise SchemaError(
@@ -364,7 +374,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
             ),
             checks=tuple(CheckConstraint(c["name"], c["sqltext"]) for c in checks.get(key, [])),
             indexes=tuple(
-                Index(r.index_name, _index_template(r.definition, schema, name))
+                Index(r.index_name, _index_template(r.definition, r.qualified))
                 for r in index_rows
                 if r.table_name == name
             ),

@@ -68,3 +68,37 @@ def column_values(url: str, table: str, column: str) -> set:
             sql.Identifier(column), sql.Identifier(table), sql.Identifier(column)
         )
         return {r[0] for r in conn.execute(q)}
+
+
+def fit_once(config):  # type: ignore[no-untyped-def]
+    """Read and fit a source once, so a test can publish the result many times."""
+    from synth_assets.refresh import read_source, synthesize
+
+    schema, plan, data = read_source(config)
+    synthetic, _ = synthesize(config, schema, plan, data)
+    return schema, plan, synthetic
+
+
+def as_role(url: str, role: str, password: str | None = None) -> str:
+    """The same database (a postgresql:// URL), logged in as another role."""
+    from sqlalchemy.engine import make_url
+
+    changed = make_url(url).set(username=role, password=password)
+    return changed.render_as_string(hide_password=False)
+
+
+def libpq(url: str) -> str:
+    from synth_assets.db import libpq_url
+
+    return libpq_url(url)
+
+
+def schemas(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {
+            r[0]
+            for r in conn.execute(
+                "select nspname from pg_namespace where nspname not like 'pg\\_%' "
+                "and nspname <> 'information_schema'"
+            )
+        }

@@ -68,8 +68,12 @@ def test_bad_scale_names_the_table() -> None:
 
 
 def test_non_postgres_url_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"source\.url: .*PostgreSQL URL"):
-        config_from_dict(_with(source={"url": "mysql://u@h/db"}))
+    with pytest.raises(ConfigError, match=r"source\.url: .*PostgreSQL URL.*MySQL"):
+        config_from_dict(_with(source={"url": "oracle://u@h/db"}))
+    # MySQL is a source, never a warehouse
+    config_from_dict(_with(source={"url": "mysql+pymysql://u@h/db"}))
+    with pytest.raises(ConfigError, match=r"environments\.dev\.url: .*PostgreSQL URL"):
+        config_from_dict(_with(environments={"dev": {"url": "mysql://u@h/db"}}))
 
 
 def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:

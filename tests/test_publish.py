@@ -81,8 +81,9 @@ def test_a_constraint_the_synthesizer_breaks_fails_cleanly(make_database) -> Non
     dst = make_database("dst")
     with psycopg.connect(dst) as conn:
         conn.execute("create table keep_me (id int); insert into keep_me values (1)")
+    envs = {"dev": {"url": dst, "allow_foreign_objects": True}}
     with pytest.raises(ProdtwinError, match=r"table parts: .*CHECK constraint sums_to_100"):
-        run_refresh(make_config(src, {"dev": dst}))
+        run_refresh(make_config(src, {"dev": dst}, environments=envs))
     assert scalar(dst, "select count(*) from public.keep_me") == 1
     assert scalar(dst, "select count(*) from pg_namespace where nspname like 'public__%'") == 0
 
@@ -93,7 +94,10 @@ def test_previous_version_is_kept_for_one_run(demo_refresh, make_database) -> No
     with psycopg.connect(dst) as conn:
         conn.execute("create table old_marker (id int)")
     source = config.source.url.get_secret_value()
-    run_refresh(make_config(source, {"dev": dst}, tables={"include": ["tags"]}))
+    # old_marker is not prodtwin's: publishing over it must be allowed explicitly
+    envs = {"dev": {"url": dst, "allow_foreign_objects": True}}
+    tables = {"include": ["tags"]}
+    run_refresh(make_config(source, {"dev": dst}, tables=tables, environments=envs))
     assert (
         scalar(
             dst,
@@ -102,7 +106,7 @@ def test_previous_version_is_kept_for_one_run(demo_refresh, make_database) -> No
         )
         == 1
     )
-    run_refresh(make_config(source, {"dev": dst}, tables={"include": ["tags"]}))
+    run_refresh(make_config(source, {"dev": dst}, tables=tables))
     assert (
         scalar(
             dst, "select count(*) from information_schema.tables where table_name = 'old_marker'"

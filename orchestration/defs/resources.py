@@ -34,9 +34,8 @@ class DatabaseResource(dg.ConfigurableResource):
             update["schema"] = self.schema_name
         if not update:
             return database
-        return Database.model_validate(
-            {"url": database.url, "schema": database.schema_name, **update}
-        )
+        current = database.model_dump(by_alias=True, exclude_unset=True)
+        return type(database).model_validate({**current, "url": database.url, **update})
 
 
 class ProdtwinResource(dg.ConfigurableResource):

@@ -1,0 +1,149 @@
+"""A MySQL/MariaDB production database, published to a PostgreSQL warehouse.
+
+Runs when PRODTWIN_TEST_MYSQL_URL names a server (e.g. mysql+pymysql://root@127.0.0.1:3306/);
+the test creates its own database there and drops it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from synth_assets.config import Source
+from synth_assets.db import source_snapshot, sqlalchemy_url
+from synth_assets.refresh import gate, prepare_suites, publish_to, read_source, synthesize
+from tests.conftest import make_config
+from tests.helpers import orphan_counts, scalar
+
+MYSQL_URL = os.environ.get("PRODTWIN_TEST_MYSQL_URL")
+pytestmark = pytest.mark.skipif(not MYSQL_URL, reason="PRODTWIN_TEST_MYSQL_URL is not set")
+
+TABLES = [
+    """create table customer (
+        id int auto_increment primary key,
+        email varchar(120) not null unique,
+        country char(2) not null,
+        tier enum('free', 'pro', 'team') not null,
+        active tinyint(1) not null,
+        born date,
+        created datetime not null,
+        seen timestamp null,
+        score double,
+        notes text,
+        index customer_country (country)
+    ) engine=InnoDB""",
+    """create table `order` (
+        id bigint unsigned auto_increment primary key,
+        customer_id int not null,
+        total decimal(10,2) not null,
+        items smallint unsigned not null,
+        placed datetime not null,
+        shipped datetime null,
+        payload json,
+        receipt blob,
+        `select` varchar(20),
+        foreign key (customer_id) references customer(id)
+    ) engine=InnoDB""",
+]
+
+
+def _numbers(n: int) -> str:
+    """1..n as a derived table (MySQL 8 and MariaDB alike)."""
+    return (
+        "(with recursive s (n) as (select 1 union all select n + 1 from s where n < "
+        f"{n}) select n from s) numbers"
+    )
+
+
+def _rows(conn: sa.Connection) -> None:
+    conn.exec_driver_sql(
+        "insert into customer (email, country, tier, active, born, created, seen, score, notes) "
+        "select concat('user', n, '@example.com'), elt(1 + mod(n, 3), 'DE', 'FR', 'US'), "
+        "elt(1 + mod(n, 3), 'free', 'pro', 'team'), mod(n, 2), date_add('1970-01-01', interval n * 97 day), "
+        "date_add('2024-01-01', interval n hour), date_add('2024-02-01', interval n minute), "
+        "n * 1.5, concat('note ', n) from " + _numbers(60)
+    )
+    conn.exec_driver_sql(
+        "insert into `order` (customer_id, total, items, placed, shipped, payload, receipt, `select`) "
+        "select 1 + mod(n, 60), (mod(n, 50)) * 3.25, 1 + mod(n, 5), date_add('2024-03-01', interval n hour), "
+        "if(mod(n, 4) = 0, null, date_add('2024-03-02', interval n hour)), "
+        "json_object('k', n), unhex(md5(n)), concat('s', mod(n, 3)) from " + _numbers(240)
+    )
+
+
+@pytest.fixture(scope="module")
+def mysql_source():  # type: ignore[no-untyped-def]
+    """A fresh database on the MySQL server, dropped afterwards: its URL."""
+    assert MYSQL_URL is not None
+    name = f"pt_mysql_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(sqlalchemy_url(MYSQL_URL), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"create database `{name}`")
+    url = sa.engine.make_url(sqlalchemy_url(MYSQL_URL)).set(database=name)
+    source = url.render_as_string(hide_password=False)
+    db = sa.create_engine(source, poolclass=sa.pool.NullPool)
+    try:
+        with db.begin() as conn:
+            for ddl in TABLES:
+                conn.exec_driver_sql(ddl)
+            _rows(conn)
+        yield source
+    finally:
+        db.dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"drop database if exists `{name}`")
+        engine.dispose()
+
+
+def test_the_mysql_source_is_read_only(mysql_source) -> None:  # type: ignore[no-untyped-def]
+    with source_snapshot(mysql_source) as conn:
+        assert conn.exec_driver_sql("select count(*) from customer").scalar() == 60
+        with pytest.raises(sa.exc.DBAPIError, match="READ ONLY"):
+            conn.exec_driver_sql("delete from customer")
+
+
+def test_a_mysql_source_is_published_to_postgresql(mysql_source, make_database) -> None:  # type: ignore[no-untyped-def]
+    dev = make_database("mysql_dev")
+    config = make_config(mysql_source, {"dev": dev}, privacy={"min_rows_for_dcr": 1000})
+    # no source.schema: for MySQL the schema is the database of the URL
+    config = config.model_copy(update={"source": Source(url=mysql_source)})
+    assert config.source.schema_name.startswith("pt_mysql_")
+    # the engine's refresh without the quality report: read, fit, sample, gate, publish
+    schema, plan, data = read_source(config)
+    synthetic, model = synthesize(config, schema, plan, data)
+    suites = prepare_suites(config, schema, data, model.roles)
+
+    def gated(conn, staging):  # type: ignore[no-untyped-def]
+        gate(config, dev, schema, data, model, suites, staging, None)
+
+    published = publish_to(config, "dev", schema, plan, synthetic, before_swap=gated)
+    assert published.rows == {"customer": 60, "order": 240}
+    assert all(v == 0 for v in orphan_counts(dev, schema).values())
+    with psycopg.connect(dev) as conn:
+        types = {
+            (t, c): ty
+            for t, c, ty in conn.execute(
+                "select c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+                "join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'public' and c.relkind = 'r' and a.attnum > 0"
+            )
+        }
+    assert types[("customer", "active")] == "boolean"
+    assert types[("customer", "tier")] == "customer_tier"
+    assert types[("customer", "seen")] == "timestamp with time zone"
+    assert types[("customer", "created")] == "timestamp without time zone"
+    assert types[("order", "id")] == "numeric(20,0)"
+    assert types[("order", "total")] == "numeric(10,2)"
+    assert types[("order", "payload")] in ("jsonb", "text")  # MariaDB's JSON is LONGTEXT
+    assert types[("order", "receipt")] == "bytea"
+    assert types[("customer", "email")] == "character varying(120)"
+    assert scalar(dev, "select count(distinct email) from customer") == 60
+    assert (
+        scalar(dev, "select count(*) from customer where tier not in ('free', 'pro', 'team')") == 0
+    )
+    assert scalar(dev, 'select count(*) from "order" where shipped is null') > 0
