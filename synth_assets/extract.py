@@ -9,6 +9,7 @@ aggregates over the full table, whatever the row cap, so cardinality holds at an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,10 @@ class TableProfile:
     rows: int
     foreign_keys: dict[str, FkProfile] = field(default_factory=dict)
     stats: TableStats | None = None
+    # hidden columns aligned with the table's frame (synth_assets.relations): children counts
+    # per child FK, modelled with the table's own columns
+    latent: pd.DataFrame | None = None
+    links: dict[str, Any] = field(default_factory=dict)  # FK name -> relations.Link
 
 
 @dataclass
@@ -57,7 +62,7 @@ def qualified(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def _select_item(col: Column) -> sql.Composable:
+def select_item(col: Column) -> sql.Composable:
     ident = sql.Identifier(col.name)
     if col.kind == "bytea":
         return sql.SQL("octet_length({})").format(ident)
@@ -91,7 +96,7 @@ def read_table(
     conn: Connection, schema: str, table: Table, cap: int | None, rows: int, seed: int
 ) -> pd.DataFrame:
     columns = [c for c in table.columns if c.generated is None]
-    items = sql.SQL(", ").join(_select_item(c) for c in columns)
+    items = sql.SQL(", ").join(select_item(c) for c in columns)
     sample = sql.SQL("")
     if cap is not None and rows > cap:
         percent = min(100.0, 100.0 * cap / rows * 1.05)
@@ -177,4 +182,8 @@ def extract(
         name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
         for name, t in schema.tables.items()
     }
+    from synth_assets.relations import children_counts
+
+    for name, counts in children_counts(conn, schema, frames).items():
+        profiles[name].latent = counts
     return Extract(frames, profiles)

@@ -30,6 +30,14 @@ from synth_assets.keys import (
 )
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
+from synth_assets.relations import (
+    count_column,
+    counts_by_rank,
+    is_latent,
+    latent_columns,
+    match_rows,
+    parents_by_label,
+)
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.synthesize import TableModel, fit_table
 
@@ -57,10 +65,19 @@ class Synthetic:
 
 
 def fit_model(
-    table: Table, frame: pd.DataFrame, roles: dict[str, R.ColumnRole], config: Config
+    table: Table,
+    frame: pd.DataFrame,
+    roles: dict[str, R.ColumnRole],
+    config: Config,
+    latent: pd.DataFrame | None = None,
 ) -> TableModel:
-    """The table's synthesizer, fit on the columns whose role is MODEL."""
+    """The table's synthesizer, fit on the columns whose role is MODEL and on its hidden
+    relationship columns (children counts: synth_assets.relations)."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
+    hidden = latent_columns(latent)
+    if hidden:
+        frame = pd.concat([frame, latent], axis=1)
+        columns = columns + hidden
     return fit_table(
         table.name,
         frame,
@@ -124,6 +141,11 @@ class _Context:
     config: Config
     pools: FakePools
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    latent: dict[str, pd.DataFrame] = field(default_factory=dict)  # sampled hidden columns
+
+    def hidden(self, table: str, column: str) -> pd.Series | None:
+        frame = self.latent.get(table)
+        return frame[column] if frame is not None and column in frame else None
 
 
 def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
@@ -131,6 +153,42 @@ def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
     candidates = [fk for fk in fks if not fk.nullable]
     candidates.sort(key=lambda fk: not set(fk.columns) <= set(table.primary_key))
     return candidates[0] if candidates else None
+
+
+def _choose_parents(
+    ctx: _Context,
+    table: Table,
+    fk: ForeignKey,
+    frame: pd.DataFrame,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Parent positions for n rows of a non-driving FK.
+
+    A row goes to a parent of the label its own values predict (relations.Link), weighted by
+    the children count the parent's model sampled; without either, production's
+    children-per-parent distribution decides.
+    """
+    n = len(frame)
+    parent = ctx.frames[fk.ref_table]
+    fk_profile = ctx.extract.profiles[table.name].foreign_keys[fk.name]
+    weights = ctx.hidden(fk.ref_table, count_column(table.name, fk))
+    link = ctx.extract.profiles[table.name].links.get(fk.name)
+    unique = table.is_unique(fk.columns)
+    if unique or len(parent) == 0 or (weights is None and link is None):
+        return assign_parents(rng, fk_profile, len(parent), n, fk.nullable, unique)
+    wants = ~(rng.random(n) < fk_profile.null_rate) if fk.nullable else np.ones(n, bool)
+    w = (
+        weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
+        if weights is not None
+        else draw_counts(rng, fk_profile, len(parent)).astype(float)
+    )
+    return parents_by_label(
+        rng,
+        w,
+        link.parent_labels(parent) if link is not None else None,
+        link.child_labels(frame) if link is not None else None,
+        wants,
+    )
 
 
 def _set_fk(frame: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, idx: np.ndarray) -> None:
@@ -230,6 +288,9 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
     if driver is not None:
         parent = ctx.frames[driver.ref_table]
         counts = draw_counts(rng, profile.foreign_keys[driver.name], len(parent))
+        modelled = ctx.hidden(driver.ref_table, count_column(table.name, driver))
+        if modelled is not None:
+            counts = counts_by_rank(rng, counts, modelled)
         counts = fit_total(rng, counts, target, at_most_one=table.is_unique(driver.columns))
         driver_idx = np.repeat(np.arange(len(parent)), counts)
         n = len(driver_idx)
@@ -240,6 +301,13 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
     frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
     stats.sample_seconds = time.perf_counter() - start
     frame = frame.reset_index(drop=True)
+    if driver is not None and driver_idx is not None:
+        # rows of a cluster go to parents of that cluster: child values follow the parent's
+        link = profile.links.get(driver.name)
+        if link is not None and n:
+            parent_labels = link.parent_labels(ctx.frames[driver.ref_table])
+            perm = match_rows(rng, parent_labels[driver_idx], link.child_labels(frame))
+            frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
     for fk in normal:
@@ -247,14 +315,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         if fk is driver and driver_idx is not None:
             idx = driver_idx
         else:
-            idx = assign_parents(
-                rng,
-                profile.foreign_keys[fk.name],
-                len(parent),
-                n,
-                fk.nullable,
-                table.is_unique(fk.columns),
-            )
+            idx = _choose_parents(ctx, table, fk, frame, rng)
         if not fk.nullable:
             keep &= idx != NO_PARENT
         _set_fk(frame, fk, parent, idx)
@@ -303,6 +364,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
 
     columns = [c.name for c in table.columns if c.generated is None]
     stats.rows_generated = n
+    ctx.latent[table.name] = frame[[c for c in frame.columns if is_latent(c)]]
     return frame[columns], stats
 
 
@@ -347,15 +409,8 @@ def _fill_cut_edges(ctx: _Context) -> None:
         )
         frame = ctx.frames[cut.table]
         parent = ctx.frames[cut.foreign_key.ref_table]
-        profile = ctx.extract.profiles[cut.table].foreign_keys[cut.foreign_key.name]
-        idx = assign_parents(
-            rng,
-            profile,
-            len(parent),
-            len(frame),
-            cut.foreign_key.nullable,
-            ctx.schema.tables[cut.table].is_unique(cut.foreign_key.columns),
-        )
+        table = ctx.schema.tables[cut.table]
+        idx = _choose_parents(ctx, table, cut.foreign_key, frame, rng)
         if not cut.foreign_key.nullable and (idx == NO_PARENT).any():
             raise SchemaError(
                 f"table {cut.table}: foreign key {cut.foreign_key.name} is NOT NULL but its parent "

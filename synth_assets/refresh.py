@@ -26,6 +26,7 @@ from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import PublishResult, publish
+from synth_assets.relations import learn_relations
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
 from synth_assets.synthesize import TableModel
@@ -182,6 +183,7 @@ def read_source(config: Config) -> tuple[Schema, GenerationPlan, Extract]:
         raise
     except Exception as error:  # driver errors: keep the reason, never the password
         raise ProdtwinError(f"reading the source failed: {scrub(str(error), url)}") from None
+    learn_relations(schema, data, config)
     return schema, plan, data
 
 
@@ -190,7 +192,8 @@ def synthesize(
 ) -> tuple[Synthetic, Model]:
     """Fit on production minus a holdout, then generate every table."""
     fitted = {
-        name: fit_one(config, table, data.frames[name]) for name, table in schema.tables.items()
+        name: fit_one(config, table, data.frames[name], data.profiles[name].latent)
+        for name, table in schema.tables.items()
     }
     return generate_all(config, schema, plan, data, fitted), model_of(fitted)
 
@@ -205,12 +208,14 @@ class FittedTable:
     holdout: Any
 
 
-def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
+def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> FittedTable:
+    """Fit a table's model; ``latent`` holds its hidden relationship columns (relations.py)."""
     roles = column_roles(table, frame, config.override(table.name))
     train, holdout = split_holdout(
         frame, config.privacy, table_seed(config.seed, table.name, "holdout")
     )
-    return FittedTable(fit_model(table, train, roles, config), roles, train, holdout)
+    hidden = latent.loc[train.index] if latent is not None else None
+    return FittedTable(fit_model(table, train, roles, config, hidden), roles, train, holdout)
 
 
 def model_of(fitted: dict[str, FittedTable]) -> Model:

@@ -173,7 +173,9 @@ def model_asset(table: str) -> dg.AssetsDefinition:
     def model(
         context: dg.AssetExecutionContext, prodtwin: ProdtwinResource, extracted: TableExtract
     ) -> FittedTable:
-        fitted = fit_one(prodtwin.load(), extracted.table, extracted.frame)
+        fitted = fit_one(
+            prodtwin.load(), extracted.table, extracted.frame, extracted.profile.latent
+        )
         context.add_output_metadata(
             {
                 "fit seconds": round(fitted.model.fit_seconds, 3),
