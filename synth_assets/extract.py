@@ -50,6 +50,8 @@ class TableProfile:
     # per child FK, modelled with the table's own columns
     latent: pd.DataFrame | None = None
     links: dict[str, Any] = field(default_factory=dict)  # FK name -> relations.Link
+    # self-references: how many rows sit at depth 0, 1, 2, ... of production's trees
+    tree_depths: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,4 +188,25 @@ def extract(
 
     for name, counts in children_counts(conn, schema, frames).items():
         profiles[name].latent = counts
+    for name, table in schema.tables.items():
+        for fk in table.foreign_keys:
+            if fk.ref_table == name:
+                profiles[name].tree_depths[fk.name] = depth_counts(frames[name], fk)
     return Extract(frames, profiles)
+
+
+def depth_counts(frame: pd.DataFrame, fk: ForeignKey) -> np.ndarray:
+    """Rows per depth of a self-reference's trees (a row whose parent is not read is a root)."""
+    from synth_assets.keys import tree_depths
+
+    if frame.empty:
+        return np.zeros(0, dtype=np.int64)
+    keys = frame[list(fk.ref_columns)].astype(str)
+    keys["__pos"] = np.arange(len(frame))
+    own = frame[list(fk.columns)].astype(str)
+    own.columns = list(fk.ref_columns)
+    unset = frame[list(fk.columns)].isna().any(axis=1).to_numpy()
+    merged = own.merge(keys.drop_duplicates(list(fk.ref_columns)), how="left")
+    pos = merged["__pos"].fillna(-1).to_numpy(dtype=np.int64)
+    pos[unset] = -1
+    return np.bincount(tree_depths(pos))

@@ -27,6 +27,7 @@ from synth_assets.keys import (
     gather,
     new_key_values,
     self_parents,
+    tree_parents,
 )
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
@@ -347,7 +348,11 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
             continue
         frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
     for fk in self_fks:
-        idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
+        depths = profile.tree_depths.get(fk.name)
+        if depths is not None and depths.sum() > 0:
+            idx = tree_parents(rng, depths, profile.foreign_keys[fk.name], n, fk.nullable)
+        else:
+            idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
     stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
