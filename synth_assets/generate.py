@@ -31,6 +31,7 @@ from synth_assets.keys import (
 )
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
+from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
     count_column,
     counts_by_rank,
@@ -75,6 +76,7 @@ def fit_model(
     """The table's synthesizer, fit on the columns whose role is MODEL and on its hidden
     relationship columns (children counts: synth_assets.relations)."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
+    rebalance = config.override(table.name).rebalance
     hidden = latent_columns(latent)
     if hidden:
         frame = pd.concat([frame, latent], axis=1)
@@ -85,6 +87,7 @@ def fit_model(
         columns,
         config.synthesizer_for(table.name),
         table_seed(config.seed, table.name, "fit"),
+        one_hot=(rebalance.column,) if rebalance is not None else (),
     )
 
 
@@ -299,7 +302,14 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         n = target
 
     start = time.perf_counter()
-    frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
+    rebalance = ctx.config.override(table.name).rebalance
+    if rebalance is not None:
+        values = rebalanced_values(rebalance, production[rebalance.column], n, rng)
+        frame = ctx.models[table.name].sample_given(
+            rebalance.column, values, table_seed(seed, table.name, "sample")
+        )
+    else:
+        frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
     stats.sample_seconds = time.perf_counter() - start
     frame = frame.reset_index(drop=True)
     if driver is not None and driver_idx is not None:
@@ -389,7 +399,9 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         if c.generated is None and c.name not in keys and c.name not in table.primary_key
     ]
     model = ctx.models[table.name]
-    modelled = [c.name for c in model.columns]
+    rebalance = ctx.config.override(table.name).rebalance
+    kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
+    modelled = [c.name for c in model.columns if c.name not in kept]
     if not columns or not modelled or frame.empty:
         return 0
     production = row_hashes(ctx.extract.frames[table.name][columns])

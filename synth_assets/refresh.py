@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from synth_assets.config import Config
@@ -26,6 +27,8 @@ from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import PublishResult, publish
+from synth_assets.rare import Suppressed, suppress_rare
+from synth_assets.rebalance import check_rebalance
 from synth_assets.relations import learn_relations
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
@@ -206,16 +209,31 @@ class FittedTable:
     roles: dict[str, ColumnRole]
     train: Any
     holdout: Any
+    suppressed: list[Suppressed] = field(default_factory=list)  # rare categories left out
 
 
 def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> FittedTable:
     """Fit a table's model; ``latent`` holds its hidden relationship columns (relations.py)."""
     roles = column_roles(table, frame, config.override(table.name))
+    rebalance = config.override(table.name).rebalance
+    if rebalance is not None:
+        check_rebalance(table, roles, frame, rebalance)
     train, holdout = split_holdout(
         frame, config.privacy, table_seed(config.seed, table.name, "holdout")
     )
     hidden = latent.loc[train.index] if latent is not None else None
-    return FittedTable(fit_model(table, train, roles, config, hidden), roles, train, holdout)
+    fit_rows, suppressed = suppress_rare(
+        table,
+        frame,
+        train,
+        roles,
+        config.privacy.rare_category_count,
+        config.override(table.name).keep_rare,
+        np.random.default_rng(table_seed(config.seed, table.name, "rare")),
+    )
+    return FittedTable(
+        fit_model(table, fit_rows, roles, config, hidden), roles, train, holdout, suppressed
+    )
 
 
 def model_of(fitted: dict[str, FittedTable]) -> Model:
@@ -235,7 +253,9 @@ def generate_all(
 ) -> Synthetic:
     models = {n: f.model for n, f in fitted.items()}
     roles = {n: f.roles for n, f in fitted.items()}
-    return generate(schema, plan, data, models, roles, config)
+    synthetic = generate(schema, plan, data, models, roles, config)
+    synthetic.notes += [s.describe() for f in fitted.values() for s in f.suppressed]
+    return synthetic
 
 
 def prepare_suites(
@@ -363,10 +383,10 @@ def run_refresh(
     check_environments(config, names)
     log.info("reading source schema %s", config.source.schema_name)
     schema, plan, data = read_source(config)
-    for edge in plan.cut:
-        log.info("cycle cut at %s", edge.describe())
     log.info("fitting and sampling %d tables", len(schema.tables))
     synthetic, model = synthesize(config, schema, plan, data)
+    for note in synthetic.notes:
+        log.info("%s", note)
     suites = prepare_suites(config, schema, data, model.roles)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(config.validation.reports_dir) / stamp

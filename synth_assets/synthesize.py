@@ -7,6 +7,8 @@ shown to the synthesizer; they are made elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import warnings
 from dataclasses import dataclass
@@ -125,10 +127,63 @@ class TableModel:
         data = data[self.table] if isinstance(data, dict) else data
         return from_model_frame(data.reset_index(drop=True), self.columns)
 
+    def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
+        """Rows whose ``column`` takes the given values (in random order); the other columns
+        are sampled conditional on it (SDV conditional sampling; whole rows for tiny tables)."""
+        col = next(c for c in self.columns if c.name == column)
+        rng = np.random.default_rng(seed)
+        given = pd.Series(values, dtype=object)
+        known = to_model_frame(pd.DataFrame({column: given}), [col])
+        present = known[column].notna().to_numpy()
+        parts = []
+        if (~present).any():  # NULL: unconditional rows, then NULL
+            rest = self.sample(int((~present).sum()), seed)
+            rest[column] = None
+            parts.append(rest)
+        wanted = known[present].reset_index(drop=True)
+        if len(wanted) and self.synthesizer is None:
+            base = self.fallback if self.fallback is not None else pd.DataFrame()
+            keys = base[column].astype(str).to_numpy() if not base.empty else np.array([])
+            want = wanted[column].astype(str).to_numpy()
+            picks = np.zeros(len(want), dtype=np.int64)
+            found = np.zeros(len(want), dtype=bool)
+            for value in np.unique(want):
+                rows = np.flatnonzero(want == value)
+                members = np.flatnonzero(keys == value)
+                if len(members):
+                    picks[rows] = members[rng.integers(0, len(members), len(rows))]
+                    found[rows] = True
+            if found.any():
+                parts.append(from_model_frame(base.iloc[picks[found]], self.columns))
+            if (~found).any():
+                parts.append(self.sample(int((~found).sum()), seed).assign(**{column: None}))
+        elif len(wanted):
+            self.synthesizer.reset_sampling()
+            self.synthesizer._set_random_state(seed)
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                data = self.synthesizer.sample_remaining_columns(
+                    known_columns=wanted, max_tries_per_batch=200
+                )
+            data = data[self.table] if isinstance(data, dict) else data
+            parts.append(from_model_frame(data.reset_index(drop=True), self.columns))
+            short = len(wanted) - len(data)
+            if short > 0:  # conditions the model could not meet: unconditional rows
+                parts.append(self.sample(short, seed + 1))
+        out = pd.concat(parts, ignore_index=True) if parts else self.sample(0, seed)
+        return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+
 
 def fit_table(
-    table: str, frame: pd.DataFrame, columns: list[Column], synthesizer: str, seed: int
+    table: str,
+    frame: pd.DataFrame,
+    columns: list[Column],
+    synthesizer: str,
+    seed: int,
+    one_hot: tuple[str, ...] = (),
 ) -> TableModel:
+    """Fit the table's synthesizer; ``one_hot`` columns are encoded one column per category,
+    which lets a Gaussian copula condition on a category (rebalance) faithfully."""
     start = time.perf_counter()
     data = to_model_frame(frame, columns)
     if not columns or len(data) < MIN_ROWS_TO_FIT:
@@ -149,6 +204,11 @@ def fit_table(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = cls(metadata, **kwargs)
+            if one_hot:
+                from rdt.transformers import OneHotEncoder
+
+                model.auto_assign_transformers({table: data})
+                model.update_transformers({c: OneHotEncoder() for c in one_hot})
             model.fit({table: data})
     except Exception as error:  # SDV raises many kinds; the user needs table and reason
         raise ProdtwinError(

@@ -181,6 +181,8 @@ def model_asset(table: str) -> dg.AssetsDefinition:
                 "fit seconds": round(fitted.model.fit_seconds, 3),
                 "modelled columns": ", ".join(c.name for c in fitted.model.columns) or "none",
                 "training rows": len(fitted.train),
+                "rare categories suppressed": "; ".join(s.describe() for s in fitted.suppressed)
+                or "none",
             }
         )
         return fitted
