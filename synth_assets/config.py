@@ -77,6 +77,7 @@ class TableOverride(_Strict):
     not_pii: list[str] = []
     keep_rare: list[str] = []  # columns whose rare categories may be reproduced
     rebalance: Rebalance | None = None
+    utility_target: str | None = None  # column the utility (TSTR) score predicts
 
 
 class Tables(_Strict):

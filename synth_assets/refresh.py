@@ -415,10 +415,20 @@ def run_refresh(
         log.info("publishing to environment %s", name)
         report.published[name] = publish_to(config, name, schema, plan, synthetic, before_swap)
     from synth_assets.quality import evaluate_quality
+    from synth_assets.utility import evaluate_utility
 
     log.info("writing the quality report")
+    utility = evaluate_utility(
+        schema, model.roles, model.train, model.holdout, synthetic.frames, config
+    )
     report.quality = evaluate_quality(
-        schema, data.frames, synthetic.frames, report_dir, seed=config.seed
+        schema,
+        data.frames,
+        synthetic.frames,
+        report_dir,
+        seed=config.seed,
+        utility=[u.as_dict() for u in utility],
+        notes=synthetic.notes,
     )
     report.seconds = time.perf_counter() - start
     return report

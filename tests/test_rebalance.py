@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -15,18 +17,22 @@ select setseed(0.11);
 create table purchase (id int primary key, status text not null, amount numeric(10,2) not null,
                        items int not null);
 create table purchase_line (id int primary key, purchase_id int not null references purchase(id),
-                            qty int not null);
+                            qty int not null, price numeric(8,2) not null);
 insert into purchase
 select i, s, case s when 'refunded' then round((600 + random() * 400)::numeric, 2)
                     else round((10 + random() * 90)::numeric, 2) end,
        1 + (i % 4)
 from (select i, case when i % 33 = 0 then 'refunded' when i % 9 = 0 then 'pending' else 'paid' end s
       from generate_series(1, 600) i) x;
-insert into purchase_line select row_number() over (), p.id, 1 + k % 3
+insert into purchase_line
+select row_number() over (), p.id, 1 + k % 3, round(((1 + k % 3) * 12.5 + random() * 4)::numeric, 2)
 from purchase p, generate_series(1, p.items) k;
 """
 REBALANCE = {
-    "overrides": {"purchase": {"rebalance": {"column": "status", "target": {"refunded": 0.2}}}}
+    "overrides": {
+        "purchase": {"rebalance": {"column": "status", "target": {"refunded": 0.2}}},
+        "purchase_line": {"utility_target": "qty"},
+    }
 }
 
 
@@ -36,12 +42,12 @@ def rebalanced(make_database):  # type: ignore[no-untyped-def]
     with psycopg.connect(source) as conn:
         conn.execute(SOURCE)
     dev = make_database("rebal_dev")
-    run_refresh(make_config(source, {"dev": dev}, tables=REBALANCE))
-    return source, dev
+    report = run_refresh(make_config(source, {"dev": dev}, tables=REBALANCE))
+    return source, dev, report
 
 
 def test_the_share_moves_to_the_target(rebalanced) -> None:  # type: ignore[no-untyped-def]
-    source, dev = rebalanced
+    source, dev, _ = rebalanced
     share = "select avg((status = 'refunded')::int)::float from purchase"
     assert scalar(source, share) < 0.05
     assert abs(scalar(dev, share) - 0.2) <= 0.02
@@ -54,14 +60,14 @@ def test_the_share_moves_to_the_target(rebalanced) -> None:  # type: ignore[no-u
 
 
 def test_other_columns_stay_conditional_on_the_value(rebalanced) -> None:  # type: ignore[no-untyped-def]
-    _, dev = rebalanced
+    _, dev, _ = rebalanced
     refunded = scalar(dev, "select avg(amount)::float from purchase where status = 'refunded'")
     paid = scalar(dev, "select avg(amount)::float from purchase where status = 'paid'")
     assert refunded > 400 and paid < 150, (refunded, paid)
 
 
 def test_children_attach_to_valid_parents(rebalanced) -> None:  # type: ignore[no-untyped-def]
-    _, dev = rebalanced
+    _, dev, _ = rebalanced
     orphans = (
         "select count(*) from purchase_line l left join purchase p on p.id = l.purchase_id "
         "where p.id is null"
@@ -75,9 +81,23 @@ def test_children_attach_to_valid_parents(rebalanced) -> None:  # type: ignore[n
 
 
 def test_a_value_production_never_has_is_a_config_error(rebalanced, make_database) -> None:  # type: ignore[no-untyped-def]
-    source, _ = rebalanced
+    source, _, _ = rebalanced
     tables = {
         "overrides": {"purchase": {"rebalance": {"column": "status", "target": {"lost": 0.3}}}}
     }
     with pytest.raises(ConfigError, match=r"tables.overrides.purchase.rebalance: value\(s\) lost"):
         run_refresh(make_config(source, {"dev": make_database("rebal_bad")}, tables=tables))
+
+
+def test_quality_report_has_train_on_synthetic_beside_train_on_real(rebalanced) -> None:  # type: ignore[no-untyped-def]
+    _, _, report = rebalanced
+    document = json.loads(report.quality.json_path.read_text())
+    scores = {u["table"]: u for u in document["utility"]}
+    status = scores["purchase"]  # an obvious target: a status column
+    assert status["target"] == "status" and status["metric"] == "accuracy"
+    assert status["real"] > 0.7 and status["synthetic"] > 0.7, status
+    assert abs(status["synthetic"] - status["real"]) <= 0.15
+    configured = scores["purchase_line"]
+    assert configured["target"] == "qty" and configured["metric"] == "r2"
+    assert configured["real"] > 0.8 and configured["synthetic"] is not None, configured
+    assert "train on synthetic, test on real" in report.quality.html_path.read_text()

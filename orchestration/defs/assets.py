@@ -311,7 +311,7 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key("quality_report"),
-        ins={**_extract_ins(tables), **_synthetic_ins(tables)},
+        ins={**_extract_ins(tables), **_synthetic_ins(tables), **_model_ins(tables)},
         group_name="reports",
         description="SDMetrics quality and diagnostic reports, as JSON and one HTML page.",
     )
@@ -322,12 +322,23 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
         from pathlib import Path
 
         from synth_assets.quality import evaluate_quality
+        from synth_assets.utility import evaluate_utility
 
         config = prodtwin.load()
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        frames = by_table(tables, "synthetic", inputs)
+        fitted = by_table(tables, "model", inputs)
+        model = model_of(fitted)
+        utility = evaluate_utility(schema, model.roles, model.train, model.holdout, frames, config)
         out = Path(config.validation.reports_dir) / f"run-{context.run.run_id[:8]}"
         result = evaluate_quality(
-            schema, data.frames, by_table(tables, "synthetic", inputs), out, seed=config.seed
+            schema,
+            data.frames,
+            frames,
+            out,
+            seed=config.seed,
+            utility=[u.as_dict() for u in utility],
+            notes=[s.describe() for f in fitted.values() for s in f.suppressed],
         )
         context.add_output_metadata(
             {
