@@ -25,9 +25,11 @@ SDTYPES: dict[str, dict[str, str]] = {
     "float": {"sdtype": "numerical"},
     "numeric": {"sdtype": "numerical"},
     "boolean": {"sdtype": "boolean"},
-    "date": {"sdtype": "datetime"},
-    "timestamp": {"sdtype": "datetime"},
-    "timestamptz": {"sdtype": "datetime"},
+    # times are modelled as seconds since 1970: what SDV's datetime encoder does anyway, minus
+    # its per-value format sniffing when it validates data (5 ms a value, seconds a column)
+    "date": {"sdtype": "numerical"},
+    "timestamp": {"sdtype": "numerical"},
+    "timestamptz": {"sdtype": "numerical"},
     "enum": {"sdtype": "categorical"},
     "text": {"sdtype": "categorical"},
 }
@@ -45,6 +47,26 @@ def _synthesizer_class(name: str) -> Any:
     }[name]
 
 
+TIME_KINDS = ("date", "timestamp", "timestamptz")
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+def to_seconds(s: pd.Series) -> pd.Series:
+    """Naive UTC seconds since 1970 as floats (NaN for NULL)."""
+    if not pd.api.types.is_datetime64_any_dtype(s):
+        s = pd.to_datetime(s, errors="coerce")
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (s - EPOCH).dt.total_seconds().astype("float64")
+
+
+def from_seconds(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):  # a fallback model keeps times as they were
+        return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+    seconds = pd.to_numeric(s, errors="coerce").astype("float64")
+    return EPOCH + pd.to_timedelta(seconds.round(6), unit="s")
+
+
 def to_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     """What SDV accepts: floats for numbers, naive UTC datetimes, objects for the rest."""
     out = {}
@@ -52,10 +74,8 @@ def to_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
         s = frame[col.name]
         if col.kind in ("integer", "float", "numeric"):
             out[col.name] = s.astype("float64")
-        elif col.kind == "timestamptz":
-            out[col.name] = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        elif col.kind in ("date", "timestamp"):
-            out[col.name] = s
+        elif col.kind in TIME_KINDS:
+            out[col.name] = to_seconds(s)
         elif col.kind == "boolean":
             out[col.name] = s.astype(object).where(s.notna(), np.nan)
         else:
@@ -76,11 +96,11 @@ def from_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame
         elif col.kind == "float":
             out[col.name] = s.astype("float64")
         elif col.kind == "timestamptz":
-            out[col.name] = pd.to_datetime(s).dt.tz_localize("UTC")
+            out[col.name] = from_seconds(s).dt.tz_localize("UTC")
         elif col.kind == "date":
-            out[col.name] = pd.to_datetime(s).dt.normalize()
+            out[col.name] = from_seconds(s).dt.normalize()
         elif col.kind == "timestamp":
-            out[col.name] = pd.to_datetime(s)
+            out[col.name] = from_seconds(s)
         elif col.kind == "boolean":
             out[col.name] = s.astype("boolean")
         else:
