@@ -415,7 +415,44 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         for name in modelled:
             frame.loc[match, name] = fresh[name].to_numpy()
         resampled += m
+    numbers = [c for c in model.columns if c.name in modelled]
+    _nudge_copies(ctx, table, frame, columns, production, numbers)
     return resampled
+
+
+def _nudge_copies(
+    ctx: _Context,
+    table: Table,
+    frame: pd.DataFrame,
+    columns: list[str],
+    production: np.ndarray,
+    modelled: list[Column],
+) -> None:
+    """Rows that still equal a production row (dense numbers: prices to the cent) move one
+    number by a unit or two of its precision, inside the column's synthetic range."""
+    numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
+    rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
+    for attempt in range(12):
+        match = np.isin(row_hashes(frame[columns]), production)
+        if not match.any() or not numbers:
+            return
+        col = numbers[attempt % len(numbers)]
+        values = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
+        low, high = values.min(), values.max()
+        if col.kind == "integer":
+            unit = 1.0
+        elif col.numeric_scale is not None:
+            unit = 10.0**-col.numeric_scale
+        else:
+            unit = 1e-6 * float(high - low or 1.0)
+        rows = match & values.notna().to_numpy()
+        step = rng.choice([-1.0, 1.0], int(rows.sum())) * unit * rng.integers(1, 3, int(rows.sum()))
+        moved = np.clip(values[rows].to_numpy() + step, low, high)
+        if col.kind == "integer":
+            frame.loc[rows, col.name] = pd.array(np.round(moved).astype(np.int64), dtype="Int64")
+        else:
+            scale = col.numeric_scale if col.numeric_scale is not None else 12
+            frame.loc[rows, col.name] = np.round(moved, scale)
 
 
 def _fill_cut_edges(ctx: _Context) -> None:

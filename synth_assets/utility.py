@@ -20,8 +20,8 @@ import pandas as pd
 
 from synth_assets import roles as R
 from synth_assets.config import Config
+from synth_assets.encoding import Encoder
 from synth_assets.errors import ConfigError
-from synth_assets.relations import Encoder
 from synth_assets.schema import Schema, Table
 
 OBVIOUS = re.compile(

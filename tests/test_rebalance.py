@@ -89,15 +89,10 @@ def test_a_value_production_never_has_is_a_config_error(rebalanced, make_databas
         run_refresh(make_config(source, {"dev": make_database("rebal_bad")}, tables=tables))
 
 
-def test_quality_report_has_train_on_synthetic_beside_train_on_real(rebalanced) -> None:  # type: ignore[no-untyped-def]
+def test_utility_predicts_a_configured_target(rebalanced) -> None:  # type: ignore[no-untyped-def]
     _, _, report = rebalanced
     document = json.loads(report.quality.json_path.read_text())
     scores = {u["table"]: u for u in document["utility"]}
-    status = scores["purchase"]  # an obvious target: a status column
-    assert status["target"] == "status" and status["metric"] == "accuracy"
-    assert status["real"] > 0.7 and status["synthetic"] > 0.7, status
-    assert abs(status["synthetic"] - status["real"]) <= 0.15
-    configured = scores["purchase_line"]
+    configured = scores["purchase_line"]  # utility_target: qty, a number: R²
     assert configured["target"] == "qty" and configured["metric"] == "r2"
     assert configured["real"] > 0.8 and configured["synthetic"] is not None, configured
-    assert "train on synthetic, test on real" in report.quality.html_path.read_text()
