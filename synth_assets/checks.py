@@ -89,6 +89,16 @@ def _constant_like(series: pd.Series, literal: str) -> object:
     return literal
 
 
+def _within(values: np.ndarray, column: pd.Series) -> np.ndarray:
+    """Which values lie inside the column's current range (its synthetic min and max)."""
+    present = column.dropna()
+    if present.empty:
+        return np.ones(len(values), dtype=bool)
+    low, high = present.min(), present.max()
+    with np.errstate(invalid="ignore"):
+        return np.asarray(pd.Series(values).between(low, high).to_numpy(), dtype=bool)
+
+
 def repair(
     frame: pd.DataFrame,
     expression: str,
@@ -137,7 +147,16 @@ def repair(
         other = frame[cmp.right]
         gaps = a.iloc[good].to_numpy() - other.iloc[good].to_numpy()
         picked = gaps[rng.integers(0, len(gaps), len(bad))]
-        frame.loc[frame.index[bad], cmp.left] = other.iloc[bad].to_numpy() + picked
+        moved_left = other.iloc[bad].to_numpy() + picked
+        # where that leaves the left column's range, move the right one instead (a due date
+        # past every production due date would fail the gate's range expectation)
+        moved_right = a.iloc[bad].to_numpy() - picked
+        use_right = ~_within(moved_left, a) & _within(moved_right, other)
+        if cmp.right in primary_key or cmp.right in foreign_keys:
+            use_right[:] = False
+        rows = frame.index[bad]
+        frame.loc[rows[~use_right], cmp.left] = moved_left[~use_right]
+        frame.loc[rows[use_right], cmp.right] = moved_right[use_right]
     elif cmp.op == "=" and cmp.right_is_column:
         frame.loc[frame.index[bad], cmp.left] = frame[cmp.right].iloc[bad].to_numpy()
     elif len(good):

@@ -104,6 +104,26 @@ class Environment(Database):
         return value
 
 
+class Rebalance(_Strict):
+    """Shift a category column's distribution: ``{column: status, target: {refunded: 0.2}}``.
+
+    The named values get these shares of the synthetic rows; the other values share the rest in
+    production's proportions, and every other column is sampled conditional on the value.
+    """
+
+    column: str
+    target: dict[str, Annotated[float, Field(ge=0, le=1)]]
+
+    @field_validator("target")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("name at least one value and its share, e.g. {refunded: 0.2}")
+        if sum(value.values()) > 1 + 1e-9:
+            raise ValueError(f"the shares add up to {sum(value.values()):g}, more than 1")
+        return value
+
+
 class TableOverride(_Strict):
     """Per-table settings that differ from the defaults."""
 
@@ -112,6 +132,9 @@ class TableOverride(_Strict):
     scale: Annotated[float, Field(gt=0)] | None = None
     pii: list[str] = []
     not_pii: list[str] = []
+    keep_rare: list[str] = []  # columns whose rare categories may be reproduced
+    rebalance: Rebalance | None = None
+    utility_target: str | None = None  # column the utility (TSTR) score predicts
 
 
 class Tables(_Strict):
@@ -141,6 +164,8 @@ class Privacy(_Strict):
     dcr_margin: Fraction = 0.2  # median DCR(synthetic) >= (1 - margin) x median DCR(holdout)
     dcr_rows: Annotated[int, Field(gt=10)] = 2000
     min_rows_for_dcr: Annotated[int, Field(gt=1)] = 50
+    # a category that at most this many production rows have is not reproduced (0: keep all)
+    rare_category_count: Annotated[int, Field(ge=0)] = 2
 
 
 class Orchestration(_Strict):

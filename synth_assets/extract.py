@@ -9,6 +9,7 @@ aggregates over the full table, whatever the row cap, so cardinality holds at an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,12 @@ class TableProfile:
     rows: int
     foreign_keys: dict[str, FkProfile] = field(default_factory=dict)
     stats: TableStats | None = None
+    # hidden columns aligned with the table's frame (synth_assets.relations): children counts
+    # per child FK, modelled with the table's own columns
+    latent: pd.DataFrame | None = None
+    links: dict[str, Any] = field(default_factory=dict)  # FK name -> relations.Link
+    # self-references: how many rows sit at depth 0, 1, 2, ... of production's trees
+    tree_depths: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,7 +64,7 @@ def qualified(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def _select_item(col: Column) -> sql.Composable:
+def select_item(col: Column) -> sql.Composable:
     ident = sql.Identifier(col.name)
     if col.kind == "bytea":
         return sql.SQL("octet_length({})").format(ident)
@@ -91,7 +98,7 @@ def read_table(
     conn: Connection, schema: str, table: Table, cap: int | None, rows: int, seed: int
 ) -> pd.DataFrame:
     columns = [c for c in table.columns if c.generated is None]
-    items = sql.SQL(", ").join(_select_item(c) for c in columns)
+    items = sql.SQL(", ").join(select_item(c) for c in columns)
     sample = sql.SQL("")
     if cap is not None and rows > cap:
         percent = min(100.0, 100.0 * cap / rows * 1.05)
@@ -181,4 +188,29 @@ def extract(
         name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
         for name, t in schema.tables.items()
     }
+    from synth_assets.relations import children_counts
+
+    for name, counts in children_counts(conn, schema, frames).items():
+        profiles[name].latent = counts
+    for name, table in schema.tables.items():
+        for fk in table.foreign_keys:
+            if fk.ref_table == name:
+                profiles[name].tree_depths[fk.name] = depth_counts(frames[name], fk)
     return Extract(frames, profiles)
+
+
+def depth_counts(frame: pd.DataFrame, fk: ForeignKey) -> np.ndarray:
+    """Rows per depth of a self-reference's trees (a row whose parent is not read is a root)."""
+    from synth_assets.keys import tree_depths
+
+    if frame.empty:
+        return np.zeros(0, dtype=np.int64)
+    keys = frame[list(fk.ref_columns)].astype(str)
+    keys["__pos"] = np.arange(len(frame))
+    own = frame[list(fk.columns)].astype(str)
+    own.columns = list(fk.ref_columns)
+    unset = frame[list(fk.columns)].isna().any(axis=1).to_numpy()
+    merged = own.merge(keys.drop_duplicates(list(fk.ref_columns)), how="left")
+    pos = merged["__pos"].fillna(-1).to_numpy(dtype=np.int64)
+    pos[unset] = -1
+    return np.bincount(tree_depths(pos))

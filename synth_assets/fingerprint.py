@@ -54,7 +54,7 @@ def _fit_settings(config: Config, table: str) -> dict[str, Any]:
 def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
     """One fingerprint per table, read inside the caller's READ ONLY snapshot."""
     if conn.dialect.name == "mysql":
-        return _mysql_fingerprints(conn, schema, config)
+        return with_neighbours(schema, _mysql_fingerprints(conn, schema, config))
     cur = raw(conn).cursor()
     cur.execute(
         "select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables "
@@ -78,7 +78,7 @@ def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict
             }
         )
     cur.close()
-    return out
+    return with_neighbours(schema, out)
 
 
 def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
@@ -108,6 +108,18 @@ def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dic
             }
         )
     return out
+
+
+def with_neighbours(schema: Schema, base: dict[str, str]) -> dict[str, str]:
+    """A table's model also learns from its parents and children (child counts, cluster links):
+    its cache key changes when theirs do."""
+    near: dict[str, set[str]] = {n: set() for n in base}
+    for name, table in schema.tables.items():
+        for fk in table.foreign_keys:
+            if fk.ref_table in base and name in base:
+                near[name].add(fk.ref_table)
+                near[fk.ref_table].add(name)
+    return {n: _digest([base[n], sorted(base[m] for m in near[n])]) for n in base}
 
 
 def refresh_fingerprint(fingerprints: dict[str, str], config: Config, extra: Any = None) -> str:

@@ -27,9 +27,19 @@ from synth_assets.keys import (
     gather,
     new_key_values,
     self_parents,
+    tree_parents,
 )
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
+from synth_assets.rebalance import rebalanced_values
+from synth_assets.relations import (
+    count_column,
+    counts_by_rank,
+    is_latent,
+    latent_columns,
+    match_rows,
+    parents_by_label,
+)
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.synthesize import TableModel, fit_table
 
@@ -57,16 +67,27 @@ class Synthetic:
 
 
 def fit_model(
-    table: Table, frame: pd.DataFrame, roles: dict[str, R.ColumnRole], config: Config
+    table: Table,
+    frame: pd.DataFrame,
+    roles: dict[str, R.ColumnRole],
+    config: Config,
+    latent: pd.DataFrame | None = None,
 ) -> TableModel:
-    """The table's synthesizer, fit on the columns whose role is MODEL."""
+    """The table's synthesizer, fit on the columns whose role is MODEL and on its hidden
+    relationship columns (children counts: synth_assets.relations)."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
+    rebalance = config.override(table.name).rebalance
+    hidden = latent_columns(latent)
+    if hidden:
+        frame = pd.concat([frame, latent], axis=1)
+        columns = columns + hidden
     return fit_table(
         table.name,
         frame,
         columns,
         config.synthesizer_for(table.name),
         table_seed(config.seed, table.name, "fit"),
+        one_hot=(rebalance.column,) if rebalance is not None else (),
     )
 
 
@@ -124,6 +145,11 @@ class _Context:
     config: Config
     pools: FakePools
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    latent: dict[str, pd.DataFrame] = field(default_factory=dict)  # sampled hidden columns
+
+    def hidden(self, table: str, column: str) -> pd.Series | None:
+        frame = self.latent.get(table)
+        return frame[column] if frame is not None and column in frame else None
 
 
 def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
@@ -131,6 +157,42 @@ def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
     candidates = [fk for fk in fks if not fk.nullable]
     candidates.sort(key=lambda fk: not set(fk.columns) <= set(table.primary_key))
     return candidates[0] if candidates else None
+
+
+def _choose_parents(
+    ctx: _Context,
+    table: Table,
+    fk: ForeignKey,
+    frame: pd.DataFrame,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Parent positions for n rows of a non-driving FK.
+
+    A row goes to a parent of the label its own values predict (relations.Link), weighted by
+    the children count the parent's model sampled; without either, production's
+    children-per-parent distribution decides.
+    """
+    n = len(frame)
+    parent = ctx.frames[fk.ref_table]
+    fk_profile = ctx.extract.profiles[table.name].foreign_keys[fk.name]
+    weights = ctx.hidden(fk.ref_table, count_column(table.name, fk))
+    link = ctx.extract.profiles[table.name].links.get(fk.name)
+    unique = table.is_unique(fk.columns)
+    if unique or len(parent) == 0 or (weights is None and link is None):
+        return assign_parents(rng, fk_profile, len(parent), n, fk.nullable, unique)
+    wants = ~(rng.random(n) < fk_profile.null_rate) if fk.nullable else np.ones(n, bool)
+    w = (
+        weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
+        if weights is not None
+        else draw_counts(rng, fk_profile, len(parent)).astype(float)
+    )
+    return parents_by_label(
+        rng,
+        w,
+        link.parent_labels(parent) if link is not None else None,
+        link.child_labels(frame) if link is not None else None,
+        wants,
+    )
 
 
 def _set_fk(frame: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, idx: np.ndarray) -> None:
@@ -230,6 +292,9 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
     if driver is not None:
         parent = ctx.frames[driver.ref_table]
         counts = draw_counts(rng, profile.foreign_keys[driver.name], len(parent))
+        modelled = ctx.hidden(driver.ref_table, count_column(table.name, driver))
+        if modelled is not None:
+            counts = counts_by_rank(rng, counts, modelled)
         counts = fit_total(rng, counts, target, at_most_one=table.is_unique(driver.columns))
         driver_idx = np.repeat(np.arange(len(parent)), counts)
         n = len(driver_idx)
@@ -237,9 +302,23 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         n = target
 
     start = time.perf_counter()
-    frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
+    rebalance = ctx.config.override(table.name).rebalance
+    if rebalance is not None:
+        values = rebalanced_values(rebalance, production[rebalance.column], n, rng)
+        frame = ctx.models[table.name].sample_given(
+            rebalance.column, values, table_seed(seed, table.name, "sample")
+        )
+    else:
+        frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
     stats.sample_seconds = time.perf_counter() - start
     frame = frame.reset_index(drop=True)
+    if driver is not None and driver_idx is not None:
+        # rows of a cluster go to parents of that cluster: child values follow the parent's
+        link = profile.links.get(driver.name)
+        if link is not None and n:
+            parent_labels = link.parent_labels(ctx.frames[driver.ref_table])
+            perm = match_rows(rng, parent_labels[driver_idx], link.child_labels(frame))
+            frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
     for fk in normal:
@@ -247,14 +326,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         if fk is driver and driver_idx is not None:
             idx = driver_idx
         else:
-            idx = assign_parents(
-                rng,
-                profile.foreign_keys[fk.name],
-                len(parent),
-                n,
-                fk.nullable,
-                table.is_unique(fk.columns),
-            )
+            idx = _choose_parents(ctx, table, fk, frame, rng)
         if not fk.nullable:
             keep &= idx != NO_PARENT
         _set_fk(frame, fk, parent, idx)
@@ -286,7 +358,11 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
             continue
         frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
     for fk in self_fks:
-        idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
+        depths = profile.tree_depths.get(fk.name)
+        if depths is not None and depths.sum() > 0:
+            idx = tree_parents(rng, depths, profile.foreign_keys[fk.name], n, fk.nullable)
+        else:
+            idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
     stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
@@ -303,6 +379,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
 
     columns = [c.name for c in table.columns if c.generated is None]
     stats.rows_generated = n
+    ctx.latent[table.name] = frame[[c for c in frame.columns if is_latent(c)]]
     return frame[columns], stats
 
 
@@ -322,7 +399,9 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         if c.generated is None and c.name not in keys and c.name not in table.primary_key
     ]
     model = ctx.models[table.name]
-    modelled = [c.name for c in model.columns]
+    rebalance = ctx.config.override(table.name).rebalance
+    kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
+    modelled = [c.name for c in model.columns if c.name not in kept]
     if not columns or not modelled or frame.empty:
         return 0
     production = row_hashes(ctx.extract.frames[table.name][columns])
@@ -336,7 +415,44 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         for name in modelled:
             frame.loc[match, name] = fresh[name].to_numpy()
         resampled += m
+    numbers = [c for c in model.columns if c.name in modelled]
+    _nudge_copies(ctx, table, frame, columns, production, numbers)
     return resampled
+
+
+def _nudge_copies(
+    ctx: _Context,
+    table: Table,
+    frame: pd.DataFrame,
+    columns: list[str],
+    production: np.ndarray,
+    modelled: list[Column],
+) -> None:
+    """Rows that still equal a production row (dense numbers: prices to the cent) move one
+    number by a unit or two of its precision, inside the column's synthetic range."""
+    numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
+    rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
+    for attempt in range(12):
+        match = np.isin(row_hashes(frame[columns]), production)
+        if not match.any() or not numbers:
+            return
+        col = numbers[attempt % len(numbers)]
+        values = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
+        low, high = values.min(), values.max()
+        if col.kind == "integer":
+            unit = 1.0
+        elif col.numeric_scale is not None:
+            unit = 10.0**-col.numeric_scale
+        else:
+            unit = 1e-6 * float(high - low or 1.0)
+        rows = match & values.notna().to_numpy()
+        step = rng.choice([-1.0, 1.0], int(rows.sum())) * unit * rng.integers(1, 3, int(rows.sum()))
+        moved = np.clip(values[rows].to_numpy() + step, low, high)
+        if col.kind == "integer":
+            frame.loc[rows, col.name] = pd.array(np.round(moved).astype(np.int64), dtype="Int64")
+        else:
+            scale = col.numeric_scale if col.numeric_scale is not None else 12
+            frame.loc[rows, col.name] = np.round(moved, scale)
 
 
 def _fill_cut_edges(ctx: _Context) -> None:
@@ -347,15 +463,8 @@ def _fill_cut_edges(ctx: _Context) -> None:
         )
         frame = ctx.frames[cut.table]
         parent = ctx.frames[cut.foreign_key.ref_table]
-        profile = ctx.extract.profiles[cut.table].foreign_keys[cut.foreign_key.name]
-        idx = assign_parents(
-            rng,
-            profile,
-            len(parent),
-            len(frame),
-            cut.foreign_key.nullable,
-            ctx.schema.tables[cut.table].is_unique(cut.foreign_key.columns),
-        )
+        table = ctx.schema.tables[cut.table]
+        idx = _choose_parents(ctx, table, cut.foreign_key, frame, rng)
         if not cut.foreign_key.nullable and (idx == NO_PARENT).any():
             raise SchemaError(
                 f"table {cut.table}: foreign key {cut.foreign_key.name} is NOT NULL but its parent "

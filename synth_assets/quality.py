@@ -881,6 +881,30 @@ def _render_html(
             f"<td>{t['rows_synthetic']:,}</td><td>{evaluated}</td></tr>"
         )
     out.append("</table>")
+    if doc.get("utility"):
+        out.append(
+            '<h3 id="utility">Utility: train on synthetic, test on real</h3><p class="muted">'
+            "A random forest predicts the target from the table's other modelled columns; "
+            "trained on the synthetic rows or on production's training rows, scored on "
+            'production\'s holdout rows (never fit on).</p><table class="utility"><tr>'
+            "<th>table</th><th>target</th><th>metric</th><th>trained on synthetic</th>"
+            "<th>trained on real</th><th>test rows</th></tr>"
+        )
+        for u in doc["utility"]:
+            cells = (
+                f"<td>{_fmt_optional(u['synthetic'])}</td><td>{_fmt_optional(u['real'])}</td>"
+                if u["skipped"] is None
+                else f'<td colspan="2" class="muted">skipped: {_esc(u["skipped"])}</td>'
+            )
+            out.append(
+                f"<tr><td>{_esc(u['table'])}</td><td>{_esc(u['target'])}</td>"
+                f"<td>{_esc(u['metric'])}</td>{cells}<td>{u['rows_test']:,}</td></tr>"
+            )
+        out.append("</table>")
+    if doc.get("notes"):
+        out.append('<h3 id="notes">Notes</h3><ul class="notes">')
+        out += [f"<li>{_esc(n)}</li>" for n in doc["notes"]]
+        out.append("</ul>")
     weakest = doc["pair_trends"][:WEAKEST_PAIRS]
     if weakest:
         out.append(
@@ -978,6 +1002,8 @@ def evaluate_quality(
     title: str = "prodtwin quality report",
     max_rows: int = 20_000,
     seed: int = 0,
+    utility: list[dict[str, Any]] | None = None,
+    notes: list[str] | None = None,
 ) -> QualityResult:
     """Score the synthetic copy against production; write quality.json and quality.html.
 
@@ -986,7 +1012,8 @@ def evaluate_quality(
     out. ``score`` and ``diagnostic`` are NaN only when SDMetrics could score nothing at all.
     ``per_table`` is the mean of the table's column shapes, column pair trends and (as a child)
     cardinality scores; a table with none of these gets 1.0 (0.0 if its synthetic copy is empty
-    while production is not), flagged ``"evaluable": false`` in the JSON.
+    while production is not), flagged ``"evaluable": false`` in the JSON. ``utility`` (TSTR
+    scores) and ``notes`` (what generation left out or changed) are shown as given.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -1120,6 +1147,8 @@ def evaluate_quality(
         "tables_missing": sorted(set(schema.tables) - set(names)),
         "foreign_keys": fk_docs,
         "pair_trends": pair_trends,
+        "utility": utility or [],  # synth_assets.utility scores, as dicts
+        "notes": notes or [],  # e.g. rare categories suppressed, cycles cut
         "errors": errors,
     }
     json_path = out_dir / "quality.json"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from synth_assets.config import Config
@@ -43,6 +44,9 @@ from synth_assets.generate import Synthetic, fit_model, generate, table_seed
 from synth_assets.order import GenerationPlan, generation_order
 from synth_assets.privacy import PrivacyResult, check_privacy, split_holdout
 from synth_assets.publish import Access, PublishResult, StepHook, publish
+from synth_assets.rare import Suppressed, suppress_rare
+from synth_assets.rebalance import check_rebalance
+from synth_assets.relations import learn_relations
 from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retries
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
@@ -210,11 +214,13 @@ def read_source(
         return schema, plan, data
 
     try:
-        return with_retries("reading the source", attempt, backoff)
+        schema, plan, data = with_retries("reading the source", attempt, backoff)
     except ProdtwinError:
         raise
     except Exception as error:  # driver errors: keep the reason, never the password
         raise ProdtwinError(_source_failure(error, url)) from None
+    learn_relations(schema, data, config)
+    return schema, plan, data
 
 
 def _source_failure(error: Exception, url: str) -> str:
@@ -257,14 +263,25 @@ def fit_all(
     rows = sum(len(data.frames[n]) for n in names)
     if workers < 2 or rows < PARALLEL_FIT_ROWS:
         return {
-            n: fit_cached(config, schema.tables[n], data.frames[n], fingerprints.get(n))
+            n: fit_cached(
+                config,
+                schema.tables[n],
+                data.frames[n],
+                fingerprints.get(n),
+                data.profiles[n].latent,
+            )
             for n in schema.tables
         }
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {
             n: pool.submit(
-                fit_cached, config, schema.tables[n], data.frames[n], fingerprints.get(n)
+                fit_cached,
+                config,
+                schema.tables[n],
+                data.frames[n],
+                fingerprints.get(n),
+                data.profiles[n].latent,
             )
             for n in names
         }
@@ -279,18 +296,37 @@ class FittedTable:
     roles: dict[str, ColumnRole]
     train: Any
     holdout: Any
+    suppressed: list[Suppressed] = field(default_factory=list)  # rare categories left out
     reused: bool = False  # taken from the model cache: production had not changed
 
 
-def fit_one(config: Config, table: Table, frame: Any) -> FittedTable:
+def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> FittedTable:
+    """Fit a table's model; ``latent`` holds its hidden relationship columns (relations.py)."""
     roles = column_roles(table, frame, config.override(table.name))
+    rebalance = config.override(table.name).rebalance
+    if rebalance is not None:
+        check_rebalance(table, roles, frame, rebalance)
     train, holdout = split_holdout(
         frame, config.privacy, table_seed(config.seed, table.name, "holdout")
     )
-    return FittedTable(fit_model(table, train, roles, config), roles, train, holdout)
+    hidden = latent.loc[train.index] if latent is not None else None
+    fit_rows, suppressed = suppress_rare(
+        table,
+        frame,
+        train,
+        roles,
+        config.privacy.rare_category_count,
+        config.override(table.name).keep_rare,
+        np.random.default_rng(table_seed(config.seed, table.name, "rare")),
+    )
+    return FittedTable(
+        fit_model(table, fit_rows, roles, config, hidden), roles, train, holdout, suppressed
+    )
 
 
-def fit_cached(config: Config, table: Table, frame: Any, fingerprint: str | None) -> FittedTable:
+def fit_cached(
+    config: Config, table: Table, frame: Any, fingerprint: str | None, latent: Any = None
+) -> FittedTable:
     """The model of a table whose fingerprint is unchanged comes from the cache, not a fit."""
     cache = ModelCache(config.orchestration.storage_dir)
     if fingerprint is not None:
@@ -298,7 +334,7 @@ def fit_cached(config: Config, table: Table, frame: Any, fingerprint: str | None
         if isinstance(cached, FittedTable):
             cached.reused = True
             return cached
-    fitted = fit_one(config, table, frame)
+    fitted = fit_one(config, table, frame, latent)
     if fingerprint is not None:
         cache.put(table.name, fingerprint, fitted)
     return fitted
@@ -346,7 +382,9 @@ def generate_all(
 ) -> Synthetic:
     models = {n: f.model for n, f in fitted.items()}
     roles = {n: f.roles for n, f in fitted.items()}
-    return generate(schema, plan, data, models, roles, config)
+    synthetic = generate(schema, plan, data, models, roles, config)
+    synthetic.notes += [s.describe() for f in fitted.values() for s in f.suppressed]
+    return synthetic
 
 
 def prepare_suites(
@@ -535,14 +573,14 @@ def run_refresh(
     clock = time.perf_counter()
     schema, plan, data = read_source(config)
     stages["extract"] = time.perf_counter() - clock
-    for edge in plan.cut:
-        log.info("cycle cut at %s", edge.describe())
     log.info("fitting and sampling %d tables", len(schema.tables))
     clock = time.perf_counter()
     synthetic, model = synthesize(config, schema, plan, data, fingerprints)
     sampling = sum(s.sample_seconds for s in synthetic.stats.values())
     stages["fit"] = time.perf_counter() - clock - sampling
     stages["sample"] = sampling
+    for note in synthetic.notes:
+        log.info("%s", note)
     suites = prepare_suites(config, schema, data, model.roles)
     run_stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     report_dir = Path(config.validation.reports_dir) / run_stamp
@@ -582,11 +620,21 @@ def run_refresh(
         )
         stages["publish"] += time.perf_counter() - clock - (stages["validate"] - validated)
     from synth_assets.quality import evaluate_quality
+    from synth_assets.utility import evaluate_utility
 
     log.info("writing the quality report")
     clock = time.perf_counter()
+    utility = evaluate_utility(
+        schema, model.roles, model.train, model.holdout, synthetic.frames, config
+    )
     report.quality = evaluate_quality(
-        schema, data.frames, synthetic.frames, report_dir, seed=config.seed
+        schema,
+        data.frames,
+        synthetic.frames,
+        report_dir,
+        seed=config.seed,
+        utility=[u.as_dict() for u in utility],
+        notes=synthetic.notes,
     )
     stages["report"] = time.perf_counter() - clock
     report.seconds = time.perf_counter() - start

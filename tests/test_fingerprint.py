@@ -12,7 +12,9 @@ SOURCE = """
 create table region (id int primary key, name text not null, area float8 not null);
 create table shop (id int primary key, region_id int not null references region(id),
                    opened date not null, size int not null);
+create table holiday (day date primary key, name text not null);
 insert into region select i, 'R' || i, i * 1.5 from generate_series(1, 30) i;
+insert into holiday select date '2020-01-01' + 7 * i, 'H' || i from generate_series(1, 40) i;
 insert into shop select i, 1 + i % 30, date '2020-01-01' + i, 10 + i % 40
   from generate_series(1, 400) i;
 """
@@ -38,14 +40,15 @@ def test_unchanged_source_is_not_refit_nor_republished(make_database) -> None:  
             conn.execute("select oid from pg_namespace where nspname = 'public'").fetchone() == oid
         )
 
-    # one table changes: only its model is fit again, and the warehouse is republished
+    # one table changes: its model and its neighbours' (they learn from its rows) are fit
+    # again, the unrelated table's is reused, and the warehouse is republished
     with psycopg.connect(source) as conn:
         conn.execute("insert into shop values (401, 1, date '2021-01-01', 12)")
     third = run_refresh(config, skip_unchanged=True)
     assert not third.unchanged
-    assert third.reused == {"region"}
+    assert third.reused == {"holiday"}
     assert scalar(dev, "select count(*) from public.shop") == 401
 
     # without skip_unchanged (prodtwin refresh --force) it refreshes anyway, from cached models
     forced = run_refresh(config)
-    assert not forced.unchanged and forced.reused == {"region", "shop"}
+    assert not forced.unchanged and forced.reused == {"region", "shop", "holiday"}

@@ -217,7 +217,11 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
     @no_retry
     def model(context: dg.AssetExecutionContext, extracted: TableExtract) -> FittedTable:
         fitted = fit_cached(
-            config_of(context, settings), extracted.table, extracted.frame, extracted.fingerprint
+            config_of(context, settings),
+            extracted.table,
+            extracted.frame,
+            extracted.fingerprint,
+            extracted.profile.latent,
         )
         context.add_output_metadata(
             {
@@ -225,6 +229,8 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
                 "fit seconds": 0.0 if fitted.reused else round(fitted.model.fit_seconds, 3),
                 "modelled columns": ", ".join(c.name for c in fitted.model.columns) or "none",
                 "training rows": len(fitted.train),
+                "rare categories suppressed": "; ".join(s.describe() for s in fitted.suppressed)
+                or "none",
             }
         )
         return fitted
@@ -368,7 +374,7 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key("quality_report"),
-        ins={**_extract_ins(tables), **_synthetic_ins(tables)},
+        ins={**_extract_ins(tables), **_synthetic_ins(tables), **_model_ins(tables)},
         group_name="reports",
         required_resource_keys=resource_keys(settings),
         description="SDMetrics quality and diagnostic reports, as JSON and one HTML page.",
@@ -378,12 +384,23 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
         from pathlib import Path
 
         from synth_assets.quality import evaluate_quality
+        from synth_assets.utility import evaluate_utility
 
         config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        frames = by_table(tables, "synthetic", inputs)
+        fitted = by_table(tables, "model", inputs)
+        model = model_of(fitted)
+        utility = evaluate_utility(schema, model.roles, model.train, model.holdout, frames, config)
         out = Path(config.validation.reports_dir) / f"run-{context.run.run_id[:8]}"
         result = evaluate_quality(
-            schema, data.frames, by_table(tables, "synthetic", inputs), out, seed=config.seed
+            schema,
+            data.frames,
+            frames,
+            out,
+            seed=config.seed,
+            utility=[u.as_dict() for u in utility],
+            notes=[s.describe() for f in fitted.values() for s in f.suppressed],
         )
         context.add_output_metadata(
             {
