@@ -12,9 +12,10 @@ SOURCE = """
 create table region (id int primary key, name text not null, area float8 not null);
 create table shop (id int primary key, region_id int not null references region(id),
                    opened date not null, size int not null);
-create table holiday (day date primary key, name text not null);
+create table holiday (day date primary key, kind text not null, hours float8 not null);
 insert into region select i, 'R' || i, i * 1.5 from generate_series(1, 30) i;
-insert into holiday select date '2020-01-01' + 7 * i, 'H' || i from generate_series(1, 40) i;
+insert into holiday select date '2020-01-01' + 7 * i, (array['bank', 'school', 'local'])[1 + i % 3],
+  (i * 37 % 80) / 10.0 from generate_series(1, 40) i;
 insert into shop select i, 1 + i % 30, date '2020-01-01' + i, 10 + i % 40
   from generate_series(1, 400) i;
 """
