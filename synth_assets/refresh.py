@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from synth_assets.config import Config
 from synth_assets.db import (
@@ -25,13 +26,14 @@ from synth_assets.db import (
     database_identity,
     is_mysql,
     libpq_url,
+    raw,
     redact,
     scrub,
     source_snapshot,
 )
 from synth_assets.errors import ConfigError, ProdtwinError
 from synth_assets.expectations import build_suite, read_suite, suite_path, write_suite
-from synth_assets.extract import Extract, extract, read_table
+from synth_assets.extract import Extract, extract, qualified, read_table
 from synth_assets.fingerprint import (
     ModelCache,
     published_fingerprint,
@@ -418,13 +420,23 @@ def generate_suites(config: Config) -> list[str]:
     ]
 
 
-def read_schema_frames(url: str, schema_name: str, schema: Schema) -> dict[str, Any]:
-    """The tables of a warehouse schema, typed exactly as production's extract."""
+def read_schema_frames(
+    url: str, schema_name: str, schema: Schema, cap: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The tables of a warehouse schema, typed exactly as production's extract; with ``cap``, a
+    repeatable sample of at most that many rows per table (as production's side is sampled)."""
+    out = {}
     with source_snapshot(url) as conn:
-        return {
-            name: read_table(conn, schema_name, table, None, 0, 0)
-            for name, table in schema.tables.items()
-        }
+        for name, table in schema.tables.items():
+            rows = 0
+            if cap is not None:
+                with raw(conn).cursor() as cur:
+                    cur.execute(
+                        sql.SQL("select count(*) from {}").format(qualified(schema_name, name))
+                    )
+                    rows = int(cur.fetchone()[0])
+            out[name] = read_table(conn, schema_name, table, cap, rows, seed)
+    return out
 
 
 def gate(
@@ -460,7 +472,7 @@ def evaluate_gate(
     """Expectations and privacy on a schema of a warehouse, without deciding anything."""
     report = GateReport(docs_path=docs_dir / "index.html" if docs_dir else None)
     report.validations = validate_schema(url, staging, suites, docs_dir)
-    synthetic = read_schema_frames(url, staging, schema)
+    synthetic = read_schema_frames(url, staging, schema, config.max_rows_per_table, config.seed)
     for name, table in schema.tables.items():
         report.privacy[name] = check_privacy(
             table,
