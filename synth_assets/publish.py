@@ -28,7 +28,8 @@ CHUNK_ROWS = 50_000
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 # every table prodtwin creates carries this comment: a relation without it is someone else's
 MARKER = "prodtwin: synthetic data, replaced by every refresh"
-SWAP_LOCK_TIMEOUT = "60s"
+SWAP_LOCK_SECONDS = 60  # how long a swap waits for readers before failing (and being retried)
+LOCK_TRY = "200ms"  # one attempt at the swap's locks; below PostgreSQL's deadlock_timeout (1 s)
 # called with a label before each step of a publish ("copy orders", "swap", ...)
 StepHook = Callable[[str], None]
 
@@ -544,26 +545,49 @@ def load_staging(
     return checked
 
 
-def lock_tables(cur: psycopg.Cursor, target: str) -> None:
+def lock_tables(cur: psycopg.Cursor, target: str) -> list[str]:
     """Wait for running readers of ``target`` to finish, and hold new ones until the commit.
 
     Renaming a schema takes no lock on its tables, so without this a query that names two
     tables could resolve one before the rename and one after: half old, half new. With it, a
-    query sees the old tables or, once the swap commits, the new ones. A reader holding a
-    transaction open past ``SWAP_LOCK_TIMEOUT`` fails the swap (retried) rather than stalling
-    every other reader behind it.
+    query sees the old tables or, once the swap commits, the new ones.
+
+    Each try waits ``LOCK_TRY`` at most, which is shorter than PostgreSQL's deadlock_timeout:
+    a reader that locked one table and waits for another the swap holds is never the one the
+    deadlock detector aborts; the swap lets go, lets it finish, and tries again, for up to
+    ``SWAP_LOCK_SECONDS`` (then the publish fails as transient and is retried).
     """
     cur.execute(
-        "select quote_ident(n.nspname) || '.' || quote_ident(c.relname) from pg_class c "
-        "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s "
-        "and c.relkind in ('r', 'p') and not c.relispartition order by c.oid",
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relkind in ('r', 'p') and not c.relispartition "
+        "order by c.oid",
         (target,),
     )
     names = [r[0] for r in cur.fetchall()]
     if not names:
-        return
-    cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
-    cur.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(", ".join(names))))
+        return names
+    lock = sql.SQL("lock table {} in access exclusive mode").format(
+        sql.SQL(", ").join(_q(target, n) for n in names)
+    )
+    cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TRY)))
+    deadline = time.monotonic() + SWAP_LOCK_SECONDS
+    pause = 0.01
+    while True:
+        cur.execute("savepoint prodtwin_lock")
+        try:
+            cur.execute(lock)
+        except pg_errors.LockNotAvailable:
+            cur.execute("rollback to savepoint prodtwin_lock")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+            continue
+        cur.execute("release savepoint prodtwin_lock")
+        break
+    # dropping the previous schema waits for readers still on it, within reason
+    cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{SWAP_LOCK_SECONDS}s")))
+    return names
 
 
 def swap(

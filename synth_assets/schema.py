@@ -9,6 +9,7 @@ expose: exact type text, partitions, and index definitions.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,7 +290,10 @@ def introspect(conn: Connection, schema: str) -> Schema:
     }
 
     kw: dict[str, Any] = {"schema": schema}
-    cols = insp.get_multi_columns(**kw)
+    with warnings.catch_warnings():
+        # types SQLAlchemy does not know (point, composite...) are read from _TYPE_QUERY below
+        warnings.filterwarnings("ignore", "Did not recognize type", sa.exc.SAWarning)
+        cols = insp.get_multi_columns(**kw)
     pks = insp.get_multi_pk_constraint(**kw)
     fks = insp.get_multi_foreign_keys(**kw)
     uniques = insp.get_multi_unique_constraints(**kw)

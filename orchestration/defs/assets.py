@@ -24,19 +24,21 @@ from orchestration.defs.resources import resource_keys, run_config
 from orchestration.defs.settings import Settings
 from synth_assets.config import Config
 from synth_assets.db import connect_warehouse
-from synth_assets.errors import ProdtwinError
+from synth_assets.errors import ProdtwinError, TransientError
 from synth_assets.extract import Extract, TableProfile
 from synth_assets.fingerprint import refresh_fingerprint, stamp
 from synth_assets.order import generation_order
 from synth_assets.publish import count_rows, load_staging, staging_name, swap
 from synth_assets.refresh import (
     FittedTable,
+    access_of,
     fit_cached,
     generate_all,
     model_of,
     read_fingerprints,
     read_schema,
     read_source,
+    refuse_source_as_target,
     up_to_date,
 )
 from synth_assets.schema import DomainType, EnumType, Schema, Table
@@ -50,6 +52,8 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 def _verdict() -> Iterator[None]:
     try:
         yield
+    except TransientError as error:  # the engine retried already; the RetryPolicy may again
+        raise dg.Failure(description=str(error), allow_retries=True) from None
     except ProdtwinError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
 
@@ -312,7 +316,15 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         target = config.environments[env].schema_name
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
-            checked = load_staging(conn, whole, list(generation_order(whole).order), frames, target)
+            refuse_source_as_target(config, env, conn)
+            checked = load_staging(
+                conn,
+                whole,
+                list(generation_order(whole).order),
+                frames,
+                target,
+                access_of(config, env),
+            )
             refresh = next(iter(by_table(tables, "extract", inputs).values())).refresh
             if refresh:  # moves with the schema on the swap: the next run knows what it holds
                 stamp(conn, staging_name(target), refresh)
@@ -357,7 +369,7 @@ def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         target = config.environments[env].schema_name
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
-            swap(conn, target)
+            swap(conn, target, access_of(config, env))
             rows = count_rows(conn, target, tables)
         finally:
             conn.close()
