@@ -67,8 +67,10 @@ class PublishResult:
 
 
 def _escape(s: pd.Series) -> pd.Series:
+    text = "".join(s.tolist())  # one C-speed scan decides whether any value needs escaping
     for old, new in ESCAPES:
-        s = s.str.replace(old, new, regex=False)
+        if old in text:
+            s = s.str.replace(old, new, regex=False)
     return s
 
 
@@ -111,9 +113,8 @@ def copy_text(values: pd.Series, col: Column) -> pd.Series:
 def copy_lines(frame: pd.DataFrame, columns: list[Column]) -> str:
     if frame.empty:
         return ""
-    parts = [copy_text(frame[c.name], c) for c in columns]
-    joined = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
-    return "\n".join(joined.tolist()) + "\n"
+    parts = [copy_text(frame[c.name], c).tolist() for c in columns]
+    return "\n".join(map("\t".join, zip(*parts, strict=True))) + "\n"
 
 
 # --- DDL ---------------------------------------------------------------------------------
