@@ -18,6 +18,7 @@ and for the full runs orphans (by anti-join in the warehouse) and the gate's ver
 
     python benchmarks/fidelity.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--datasets ../shared/datasets] [--only pagila,chinook] [--skip-hma]
+        [--max-hma-rows N]
 """
 
 from __future__ import annotations
@@ -383,8 +384,11 @@ def _accepted(schema: Schema, names: tuple[str, ...]) -> bool:
     return linked == set(names)
 
 
-def hma_subset(schema: Schema, rows: dict[str, int]) -> tuple[str, ...]:
-    """The connected set of at most five tables HMA accepts with the most rows."""
+def hma_subset(
+    schema: Schema, rows: dict[str, int], max_rows: int | None = None
+) -> tuple[str, ...]:
+    """The connected set of at most five tables HMA accepts with the most rows (at most
+    ``max_rows`` of them when given: HMA's time grows with the number of parent rows)."""
     usable = [
         n
         for n, t in schema.tables.items()
@@ -393,9 +397,10 @@ def hma_subset(schema: Schema, rows: dict[str, int]) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     for k in range(2, MAX_HMA_TABLES + 1):
         for names in itertools.combinations(sorted(usable), k):
-            if _accepted(schema, names) and sum(rows[n] for n in names) > sum(
-                rows[n] for n in best
-            ):
+            total = sum(rows[n] for n in names)
+            if max_rows is not None and total > max_rows:
+                continue
+            if _accepted(schema, names) and total > sum(rows[n] for n in best):
                 best = names
     return best
 
@@ -480,12 +485,14 @@ def _from_hma(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     return out[[c.name for c in table.columns]]
 
 
-def run_subset(dataset: str, admin: str, source_db: str, work: Path, hma: bool) -> list[Row]:
+def run_subset(
+    dataset: str, admin: str, source_db: str, work: Path, hma: bool, max_rows: int | None
+) -> list[Row]:
     config = make_config(url_of(admin, source_db), url_of(admin, source_db), work / dataset)
     with source_snapshot(config.source.url.get_secret_value()) as conn:
         full = select_tables(introspect(conn, "public"), config)
     counts = {n: p.rows for n, p in read(config, full).profiles.items()}
-    names = hma_subset(full, counts)
+    names = hma_subset(full, counts, max_rows)
     if not names:
         return []
     data_full = read(config, full.subset(list(names)))
@@ -568,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--only", default="pagila,chinook,northwind")
     parser.add_argument("--skip-hma", action="store_true")
+    parser.add_argument(
+        "--max-hma-rows", type=int, default=None, help="largest subset with at most this many rows"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("fidelity").setLevel(logging.INFO)
@@ -580,7 +590,10 @@ def main(argv: list[str] | None = None) -> int:
                 load_dataset(dataset, folder, url_of(args.admin_url, source))
                 rows.append(run_full(dataset, args.admin_url, source, Path(tmp)))
                 print(render(rows[-1:]), flush=True)
-                rows += run_subset(dataset, args.admin_url, source, Path(tmp), not args.skip_hma)
+                rows += run_subset(
+                    dataset, args.admin_url, source, Path(tmp), not args.skip_hma, args.max_hma_rows
+                )
+                print(render(rows[-2:]), flush=True)
             finally:
                 drop_database(args.admin_url, source)
     print()

@@ -415,8 +415,11 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         for name in modelled:
             frame.loc[match, name] = fresh[name].to_numpy()
         resampled += m
+    # only a combination that one production row has identifies someone: those rows move
+    hashes = pd.Series(production).value_counts()
+    unique = hashes.index[hashes.to_numpy() == 1].to_numpy()
     numbers = [c for c in model.columns if c.name in modelled]
-    _nudge_copies(ctx, table, frame, columns, production, numbers)
+    _nudge_copies(ctx, table, frame, columns, unique, numbers)
     return resampled
 
 
@@ -428,8 +431,9 @@ def _nudge_copies(
     production: np.ndarray,
     modelled: list[Column],
 ) -> None:
-    """Rows that still equal a production row (dense numbers: prices to the cent) move one
-    number by a unit or two of its precision, inside the column's synthetic range."""
+    """Rows that still equal a production row whose values no other production row shares
+    (dense numbers: prices to the cent) move one number by a unit or two of its precision,
+    inside the column's synthetic range."""
     numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
     rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
     for attempt in range(12):

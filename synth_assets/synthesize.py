@@ -66,7 +66,9 @@ def from_seconds(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):  # a fallback model keeps times as they were
         return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
     seconds = pd.to_numeric(s, errors="coerce").astype("float64")
-    return EPOCH + pd.to_timedelta(seconds.round(6), unit="s")
+    # whole microseconds first: float nanoseconds since 1970 are only exact to 256 ns
+    micros = pd.array(np.round(seconds.to_numpy() * 1e6), dtype="Int64")
+    return pd.Series(pd.to_datetime(micros, unit="us"), index=s.index).astype("datetime64[ns]")
 
 
 def to_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
