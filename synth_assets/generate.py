@@ -43,6 +43,8 @@ from synth_assets.relations import (
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.synthesize import TableModel, fit_table
 
+MIN_NUDGE_VALUES = 20
+
 
 def table_seed(seed: int, table: str, purpose: str) -> int:
     digest = hashlib.sha256(f"{seed}\x00{table}\x00{purpose}".encode()).digest()
@@ -415,11 +417,15 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         for name in modelled:
             frame.loc[match, name] = fresh[name].to_numpy()
         resampled += m
-    # only a combination that one production row has identifies someone: those rows move
-    hashes = pd.Series(production).value_counts()
-    unique = hashes.index[hashes.to_numpy() == 1].to_numpy()
-    numbers = [c for c in model.columns if c.name in modelled]
-    _nudge_copies(ctx, table, frame, columns, unique, numbers)
+    # numbers with many values may move a unit; a flag or a small count may not (that would
+    # change its distribution, and a combination of few values identifies no one anyway)
+    real = ctx.extract.frames[table.name]
+    numbers = [
+        c
+        for c in model.columns
+        if c.name in modelled and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
+    ]
+    _nudge_copies(ctx, table, frame, columns, production, numbers)
     return resampled
 
 
@@ -431,12 +437,11 @@ def _nudge_copies(
     production: np.ndarray,
     modelled: list[Column],
 ) -> None:
-    """Rows that still equal a production row whose values no other production row shares
-    (dense numbers: prices to the cent) move one number by a unit or two of its precision,
-    inside the column's synthetic range."""
+    """Rows that still equal a production row (dense numbers: prices to the cent) move one
+    number by a unit or two of its precision, inside the column's synthetic range."""
     numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
     rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
-    for attempt in range(12):
+    for attempt in range(24):
         match = np.isin(row_hashes(frame[columns]), production)
         if not match.any() or not numbers:
             return
@@ -450,7 +455,9 @@ def _nudge_copies(
         else:
             unit = 1e-6 * float(high - low or 1.0)
         rows = match & values.notna().to_numpy()
-        step = rng.choice([-1.0, 1.0], int(rows.sum())) * unit * rng.integers(1, 3, int(rows.sum()))
+        reach = 2 + attempt // len(numbers)  # further each time the same column comes round
+        k = int(rows.sum())
+        step = rng.choice([-1.0, 1.0], k) * unit * rng.integers(1, reach + 1, k)
         moved = np.clip(values[rows].to_numpy() + step, low, high)
         if col.kind == "integer":
             frame.loc[rows, col.name] = pd.array(np.round(moved).astype(np.int64), dtype="Int64")
