@@ -54,6 +54,7 @@ from synth_assets.gate import GateError
 from synth_assets.generate import table_seed
 from synth_assets.order import generation_order
 from synth_assets.privacy import check_privacy, split_holdout
+from synth_assets.publish import count_orphans
 from synth_assets.quality import evaluate_quality
 from synth_assets.refresh import (
     evaluate_gate,
@@ -256,28 +257,8 @@ def privacy_of(
 
 
 def orphans_in(url: str, schema: Schema) -> int:
-    total = 0
     with psycopg.connect(url) as conn:
-        for table in schema.tables.values():
-            for fk in table.foreign_keys:
-                if fk.ref_table not in schema.tables:
-                    continue
-                set_cols = sql.SQL(" and ").join(
-                    sql.SQL("c.{} is not null").format(sql.Identifier(c)) for c in fk.columns
-                )
-                join = sql.SQL(" and ").join(
-                    sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
-                    for c, r in zip(fk.columns, fk.ref_columns, strict=True)
-                )
-                total += conn.execute(
-                    sql.SQL(
-                        "select count(*) from public.{} c where {} and not exists "
-                        "(select 1 from public.{} p where {})"
-                    ).format(
-                        sql.Identifier(table.name), set_cols, sql.Identifier(fk.ref_table), join
-                    )
-                ).fetchone()[0]
-    return total
+        return sum(count_orphans(conn, schema, "public").values())
 
 
 # --- prodtwin ------------------------------------------------------------------------------

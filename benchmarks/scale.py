@@ -139,31 +139,13 @@ def raw_copy_rows_per_second(url: str, schema: str) -> float:
 
 def orphans(url: str, schema_name: str) -> int:
     from synth_assets.db import source_snapshot
+    from synth_assets.publish import count_orphans
     from synth_assets.schema import introspect
 
     with source_snapshot(url) as conn:
         schema = introspect(conn, schema_name)
-    total = 0
     with psycopg.connect(url) as conn:
-        for table in schema.tables.values():
-            for fk in table.foreign_keys:
-                join = sql.SQL(" and ").join(
-                    sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
-                    for c, r in zip(fk.columns, fk.ref_columns, strict=True)
-                )
-                total += conn.execute(
-                    sql.SQL(
-                        "select count(*) from {}.{} c where not exists (select 1 from {}.{} p "
-                        "where {})"
-                    ).format(
-                        sql.Identifier(schema_name),
-                        sql.Identifier(table.name),
-                        sql.Identifier(schema_name),
-                        sql.Identifier(fk.ref_table),
-                        join,
-                    )
-                ).fetchone()[0]
-    return total
+        return sum(count_orphans(conn, schema, schema_name).values())
 
 
 def run_one(sf: float, admin: str, workdir: Path) -> dict:
@@ -261,6 +243,7 @@ def main() -> None:
     if len(results) > 1:
         ratio = results[-1]["full refresh s"] / results[0]["full refresh s"]
         print(f"{'time ratio':<{width}}  {ratio:.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from synth_assets.config import Config
 from synth_assets.db import raw
 from synth_assets.extract import qualified
-from synth_assets.schema import Schema
+from synth_assets.schema import Schema, Table
 
 log = logging.getLogger("prodtwin")
 STAMP = "prodtwin refresh "  # prefix of the comment on a published schema
@@ -51,6 +51,17 @@ def _fit_settings(config: Config, table: str) -> dict[str, Any]:
     }
 
 
+def _table_digest(config: Config, table: Table, rows: int, writes: Any) -> str:
+    return _digest(
+        {
+            "table": dataclasses.asdict(table),
+            "rows": rows,
+            "writes": writes,
+            "fit": _fit_settings(config, table.name),
+        }
+    )
+
+
 def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
     """One fingerprint per table, read inside the caller's READ ONLY snapshot."""
     if conn.dialect.name == "mysql":
@@ -69,14 +80,7 @@ def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict
         # a partitioned table's writes are counted on its partitions
         parts = table.partitioning.partitions if table.partitioning else ()
         writes = [counters.get(p) for p, _ in parts]
-        out[name] = _digest(
-            {
-                "table": dataclasses.asdict(table),
-                "rows": rows,
-                "writes": [counters.get(name), *writes],
-                "fit": _fit_settings(config, name),
-            }
-        )
+        out[name] = _table_digest(config, table, rows, [counters.get(name), *writes])
     cur.close()
     return with_neighbours(schema, out)
 
@@ -99,14 +103,7 @@ def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dic
         rows = conn.execute(
             sa.text(f"select count(*) from {_quote(schema.name)}.{_quote(name)}")
         ).scalar_one()
-        out[name] = _digest(
-            {
-                "table": dataclasses.asdict(table),
-                "rows": int(rows),
-                "writes": str(updated.get(name)),
-                "fit": _fit_settings(config, name),
-            }
-        )
+        out[name] = _table_digest(config, table, int(rows), str(updated.get(name)))
     return out
 
 

@@ -102,9 +102,10 @@ def _move_to_day(
     for other in table.columns:
         if other.kind not in DATETIME_KINDS or other.name not in frame or other.generated:
             continue
-        moved = pd.to_datetime(frame[other.name], utc=True) + delta
         if other.name == spec.column:
             moved = target
+        else:
+            moved = pd.to_datetime(frame[other.name], utc=True) + delta
         if other.kind == "date":
             moved = moved.dt.floor("D")
         frame[other.name] = moved if other.kind == "timestamptz" else moved.dt.tz_localize(None)

@@ -339,6 +339,36 @@ def _live_columns(cur: psycopg.Cursor, schema: str, table: str) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+def dangling(fk: ForeignKey, parent: sql.Composable) -> sql.Composable:
+    """Predicate on a child row aliased ``c``: its FK is set and matches no row of ``parent``."""
+    return sql.SQL(" and ").join(
+        [sql.SQL("c.{} is not null").format(sql.Identifier(col)) for col in fk.columns]
+        + [
+            sql.SQL("not exists (select 1 from {} p where {})").format(
+                parent,
+                sql.SQL(" and ").join(
+                    sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(col))
+                    for col, r in zip(fk.columns, fk.ref_columns, strict=True)
+                ),
+            )
+        ]
+    )
+
+
+def count_orphans(conn: psycopg.Connection, schema: Schema, target: str) -> dict[str, int]:
+    """Rows of ``target`` whose FK is set but matches no parent row, per ``table.fk``."""
+    out = {}
+    for table in schema.tables.values():
+        for fk in table.foreign_keys:
+            if fk.ref_table not in schema.tables:
+                continue
+            query = sql.SQL("select count(*) from {} c where {}").format(
+                _q(target, table.name), dangling(fk, _q(target, fk.ref_table))
+            )
+            out[f"{table.name}.{fk.name}"] = int(conn.execute(query).fetchone()[0])
+    return out
+
+
 def carry_rows(cur: psycopg.Cursor, schema: Schema, table: Table, live: str, staging: str) -> int:
     """Copy a partitioned table's published rows into staging, re-pointing orphaned keys.
 
@@ -363,18 +393,7 @@ def carry_rows(cur: psycopg.Cursor, schema: Schema, table: Table, live: str, sta
         if fk.ref_table not in schema.tables or fk.ref_table == table.name:
             continue
         child, parent = _q(staging, table.name), _q(staging, fk.ref_table)
-        dangling = sql.SQL(" and ").join(
-            [sql.SQL("c.{} is not null").format(sql.Identifier(col)) for col in fk.columns]
-            + [
-                sql.SQL("not exists (select 1 from {} p where {})").format(
-                    parent,
-                    sql.SQL(" and ").join(
-                        sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(col))
-                        for col, r in zip(fk.columns, fk.ref_columns, strict=True)
-                    ),
-                )
-            ]
-        )
+        orphaned = dangling(fk, parent)
         cur.execute(sql.SQL("select count(*) from {}").format(parent))
         parents = int(cur.fetchone()[0])
         if parents == 0:
@@ -384,10 +403,10 @@ def carry_rows(cur: psycopg.Cursor, schema: Schema, table: Table, live: str, sta
                     sql.SQL(", ").join(
                         sql.SQL("{} = null").format(sql.Identifier(col)) for col in fk.columns
                     ),
-                    dangling,
+                    orphaned,
                 )
                 if fk.nullable
-                else sql.SQL("delete from {} c where {}").format(child, dangling)
+                else sql.SQL("delete from {} c where {}").format(child, orphaned)
             )
             cur.execute(action)
             continue
@@ -405,7 +424,7 @@ def carry_rows(cur: psycopg.Cursor, schema: Schema, table: Table, live: str, sta
                 _ident_list(fk.ref_columns),
                 parent,
                 sql.Literal(parents),
-                dangling,
+                orphaned,
             )
         )
     return carried

@@ -263,30 +263,15 @@ def fit_all(
     names = sorted(schema.tables, key=lambda n: -len(data.frames[n]))
     workers = min(config.orchestration.concurrency, len(names))
     rows = sum(len(data.frames[n]) for n in names)
+    args = {
+        n: (config, schema.tables[n], data.frames[n], fingerprints.get(n), data.profiles[n].latent)
+        for n in names
+    }
     if workers < 2 or rows < PARALLEL_FIT_ROWS:
-        return {
-            n: fit_cached(
-                config,
-                schema.tables[n],
-                data.frames[n],
-                fingerprints.get(n),
-                data.profiles[n].latent,
-            )
-            for n in schema.tables
-        }
+        return {n: fit_cached(*args[n]) for n in schema.tables}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {
-            n: pool.submit(
-                fit_cached,
-                config,
-                schema.tables[n],
-                data.frames[n],
-                fingerprints.get(n),
-                data.profiles[n].latent,
-            )
-            for n in names
-        }
+        futures = {n: pool.submit(fit_cached, *args[n]) for n in names}
         return {n: futures[n].result() for n in schema.tables}
 
 

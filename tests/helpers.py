@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from synth_assets.publish import count_orphans
 from synth_assets.schema import Schema
 
 
@@ -31,30 +32,8 @@ def table_checksums(url: str, schema: str = "public") -> dict[str, str]:
 
 def orphan_counts(url: str, schema: Schema, target: str = "public") -> dict[str, int]:
     """Rows whose FK is set but matches no parent row, per FK, by anti-join."""
-    out = {}
     with psycopg.connect(url) as conn:
-        for table in schema.tables.values():
-            for fk in table.foreign_keys:
-                set_cols = sql.SQL(" and ").join(
-                    sql.SQL("c.{} is not null").format(sql.Identifier(c)) for c in fk.columns
-                )
-                join = sql.SQL(" and ").join(
-                    sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
-                    for c, r in zip(fk.columns, fk.ref_columns, strict=True)
-                )
-                q = sql.SQL(
-                    "select count(*) from {}.{} c where {} and not exists "
-                    "(select 1 from {}.{} p where {})"
-                ).format(
-                    sql.Identifier(target),
-                    sql.Identifier(table.name),
-                    set_cols,
-                    sql.Identifier(target),
-                    sql.Identifier(fk.ref_table),
-                    join,
-                )
-                out[f"{table.name}.{fk.name}"] = conn.execute(q).fetchone()[0]
-    return out
+        return count_orphans(conn, schema, target)
 
 
 def scalar(url: str, query: str, params: tuple = ()) -> object:
