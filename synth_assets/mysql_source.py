@@ -23,12 +23,11 @@ from synth_assets.errors import SchemaError
 from synth_assets.extract import Extract, FkProfile, TableProfile, to_frame
 from synth_assets.profile import (
     COUNTED_KINDS,
-    MIN_RELATION_ROWS,
     RANGED_KINDS,
     ColumnStats,
-    Relation,
     TableStats,
-    _relation_pairs,
+    relation_pairs,
+    relations_from_counts,
 )
 from synth_assets.schema import (
     Column,
@@ -244,7 +243,7 @@ def column_stats(
         if col.kind in COUNTED_KINDS:
             items.append(sa.func.count(sa.distinct(c)))
             layout.append((col.name, "distinct"))
-    pairs = _relation_pairs(table, excluded)
+    pairs = relation_pairs(table, excluded)
 
     def count_where(cond: Any) -> Any:
         return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
@@ -280,18 +279,7 @@ def column_stats(
             values,
         )
     rest = [int(v) for v in row[len(layout) :]]
-    for i, (a, b) in enumerate(pairs):
-        both, le, lt, ge, gt = rest[5 * i : 5 * i + 5]
-        if both < MIN_RELATION_ROWS:
-            continue
-        if le == 0:
-            stats.relations.append(Relation(a, ">", b))
-        elif ge == 0:
-            stats.relations.append(Relation(b, ">", a))
-        elif lt == 0 and gt > 0:
-            stats.relations.append(Relation(a, ">=", b))
-        elif gt == 0 and lt > 0:
-            stats.relations.append(Relation(b, ">=", a))
+    stats.relations += relations_from_counts(pairs, rest)
     return stats
 
 

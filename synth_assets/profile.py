@@ -52,7 +52,7 @@ class TableStats:
     relations: list[Relation] = field(default_factory=list)
 
 
-def _relation_pairs(table: Table, excluded: set[str]) -> list[tuple[str, str]]:
+def relation_pairs(table: Table, excluded: set[str]) -> list[tuple[str, str]]:
     by_kind: dict[str, list[str]] = {}
     for col in table.columns:
         if col.kind in RANGED_KINDS and col.name not in excluded and col.generated is None:
@@ -61,6 +61,28 @@ def _relation_pairs(table: Table, excluded: set[str]) -> list[tuple[str, str]]:
     for names in by_kind.values():
         pairs += list(combinations(names[:MAX_RELATION_COLUMNS], 2))
     return pairs
+
+
+def relations_from_counts(pairs: list[tuple[str, str]], counts: list[int]) -> list[Relation]:
+    """Order relations that hold in every row where both values are set.
+
+    ``counts`` holds five numbers per pair (rows with both set, a <= b, a < b, a >= b, a > b),
+    as the profiling query of either dialect computes them.
+    """
+    out = []
+    for i, (a, b) in enumerate(pairs):
+        both, le, lt, ge, gt = counts[5 * i : 5 * i + 5]
+        if both < MIN_RELATION_ROWS:
+            continue
+        if le == 0:
+            out.append(Relation(a, ">", b))
+        elif ge == 0:
+            out.append(Relation(b, ">", a))
+        elif lt == 0 and gt > 0:
+            out.append(Relation(a, ">=", b))
+        elif gt == 0 and lt > 0:
+            out.append(Relation(b, ">=", a))
+    return out
 
 
 def profile_columns(
@@ -81,7 +103,7 @@ def profile_columns(
         if col.kind in COUNTED_KINDS:
             items.append(sql.SQL("count(distinct {})").format(ident))
             layout.append((col.name, "distinct"))
-    pairs = _relation_pairs(table, excluded)
+    pairs = relation_pairs(table, excluded)
     for a, b in pairs:
         ia, ib = sql.Identifier(a), sql.Identifier(b)
         items += [
@@ -114,16 +136,5 @@ def profile_columns(
             r["non_null"], r.get("min"), r.get("max"), distinct, values
         )
     rest = row[len(layout) :]
-    for i, (a, b) in enumerate(pairs):
-        both, le, lt, ge, gt = rest[5 * i : 5 * i + 5]
-        if both < MIN_RELATION_ROWS:
-            continue
-        if le == 0:
-            stats.relations.append(Relation(a, ">", b))
-        elif ge == 0:
-            stats.relations.append(Relation(b, ">", a))
-        elif lt == 0 and gt > 0:
-            stats.relations.append(Relation(a, ">=", b))
-        elif gt == 0 and lt > 0:
-            stats.relations.append(Relation(b, ">=", a))
+    stats.relations += relations_from_counts(pairs, rest)
     return stats
