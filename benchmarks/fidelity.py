@@ -312,7 +312,7 @@ def run_full(dataset: str, admin: str, source_db: str, work: Path) -> Row:
             for p in verdict.get("privacy", {}).values()
             if p.dcr_ratio is not None and math.isfinite(p.dcr_ratio)
         ]
-        quality, diagnostic = quality_of(schema, data.frames, synthetic.frames, work / dataset)
+        quality, diagnostic = quality_of(schema, data.frames, synthetic.samples, work / dataset)
         return Row(
             dataset,
             "prodtwin (full)",
@@ -489,7 +489,7 @@ def run_subset(
     out = []
 
     fitted, synthetic, fit_s, sample_s = prodtwin_fit_sample(config, schema, data)
-    frames = {n: synthetic.frames[n][[c.name for c in schema.tables[n].columns]] for n in names}
+    frames = {n: synthetic.samples[n][[c.name for c in schema.tables[n].columns]] for n in names}
     quality, diagnostic = quality_of(schema, real, frames, work / dataset / "subset-prodtwin")
     dcr, copies = privacy_of(schema, {n: f.roles for n, f in fitted.items()}, real, frames, config)
     out.append(

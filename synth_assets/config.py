@@ -191,6 +191,9 @@ class Config(_Strict):
     # fit on a repeatable sample of at most this many rows per table (key statistics, counts and
     # null rates still come from SQL over the whole table); null: every row
     max_rows_per_table: Annotated[int, Field(gt=0)] | None = 100_000
+    # a synthetic table of more rows is generated and published this many rows at a time
+    # (memory grows with the chunk, not with the table); changing it changes those tables' rows
+    chunk_rows: Annotated[int, Field(gt=0)] = 200_000
     tables: Tables = Tables()
     validation: Validation = Validation()
     privacy: Privacy = Privacy()

@@ -126,6 +126,7 @@ def refresh_fingerprint(fingerprints: dict[str, str], config: Config, extra: Any
             "tables": fingerprints,
             "scale": config.scale,
             "seed": config.seed,
+            "chunk_rows": config.chunk_rows,
             "validation": config.validation.model_dump(mode="json"),
             "extra": extra,
         }

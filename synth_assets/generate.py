@@ -2,13 +2,20 @@
 
 Each table gets its own random streams derived from (seed, table, purpose), so the same source
 and seed give the same output, and adding a table does not change the rows of the others.
+
+A table larger than ``chunk_rows`` is generated in chunks (see :func:`whole_reason` for the
+tables that cannot be), each written to the spill and dropped; children draw their FKs from
+their parents' :class:`ParentView`, a few arrays per parent, never the parent's rows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +24,7 @@ from synth_assets import roles as R
 from synth_assets.checks import repair
 from synth_assets.config import Config
 from synth_assets.errors import SchemaError
-from synth_assets.extract import Extract
+from synth_assets.extract import Extract, TableProfile
 from synth_assets.keys import (
     NO_PARENT,
     assign_parents,
@@ -33,6 +40,7 @@ from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
 from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
+    child_links,
     count_column,
     counts_by_rank,
     is_latent,
@@ -41,6 +49,7 @@ from synth_assets.relations import (
     parents_by_label,
 )
 from synth_assets.schema import Column, ForeignKey, Schema, Table
+from synth_assets.spill import Spill
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
@@ -59,13 +68,6 @@ class TableStats:
     sample_seconds: float = 0.0
     repaired: int = 0
     resampled: int = 0  # rows drawn again because they equalled a production row
-
-
-@dataclass
-class Synthetic:
-    frames: dict[str, pd.DataFrame]
-    stats: dict[str, TableStats]
-    notes: list[str] = field(default_factory=list)
 
 
 def fit_model(
@@ -138,6 +140,73 @@ def _dedupe(values: pd.Series, rng: np.random.Generator) -> pd.Series:
 
 
 @dataclass
+class ParentView:
+    """What children need of a synthetic table, kept instead of the table.
+
+    Children draw their FKs from the parent's key values, weight parents by the children
+    counts the parent's model sampled, and match clusters by the parent's label per link
+    (relations.py). That is a few compact arrays per parent, so a parent of any size can be
+    generated in chunks and dropped. :func:`view_of` alone decides what is kept.
+    """
+
+    rows: int
+    keys: pd.DataFrame  # the columns children's FKs reference
+    counts: pd.DataFrame  # hidden children counts (relations.count_column)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # by _label_key(child, fk)
+
+    def hidden(self, column: str) -> pd.Series | None:
+        return self.counts.get(column)
+
+    def label(self, child: str, fk: ForeignKey) -> np.ndarray | None:
+        return self.labels.get(_label_key(child, fk))
+
+
+def _label_key(child: str, fk: ForeignKey) -> str:
+    return f"{child}\x00{fk.name}"
+
+
+def referenced_columns(schema: Schema, table: str) -> list[str]:
+    """Columns of ``table`` that an FK of another selected table points at."""
+    out: list[str] = []
+    for _, fk in child_links(schema):
+        if fk.ref_table == table:
+            out += [c for c in fk.ref_columns if c not in out]
+    return out
+
+
+def view_of(
+    schema: Schema, profiles: dict[str, TableProfile], table: str, frame: pd.DataFrame
+) -> ParentView:
+    """The one place that decides which columns of a synthetic table its children may use:
+    the referenced keys, the hidden children counts and each link's parent label."""
+    keys = [c for c in referenced_columns(schema, table) if c in frame]
+    labels = {}
+    for child, fk in child_links(schema):
+        profile = profiles.get(child.name)
+        link = profile.links.get(fk.name) if profile is not None else None
+        if fk.ref_table == table and link is not None:
+            labels[_label_key(child.name, fk)] = link.parent_labels(frame)
+    return ParentView(
+        len(frame),
+        frame[keys].reset_index(drop=True),
+        frame[[c for c in frame.columns if is_latent(c)]].reset_index(drop=True),
+        labels,
+    )
+
+
+def concat_views(parts: list[ParentView]) -> ParentView:
+    """The view of a table generated in chunks, from the views of its chunks."""
+    if len(parts) == 1:
+        return parts[0]
+    return ParentView(
+        sum(p.rows for p in parts),
+        pd.concat([p.keys for p in parts], ignore_index=True),
+        pd.concat([p.counts for p in parts], ignore_index=True),
+        {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
+    )
+
+
+@dataclass
 class _Context:
     schema: Schema
     plan: GenerationPlan
@@ -146,12 +215,14 @@ class _Context:
     roles: dict[str, dict[str, R.ColumnRole]]
     config: Config
     pools: FakePools
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    latent: dict[str, pd.DataFrame] = field(default_factory=dict)  # sampled hidden columns
+    views: dict[str, ParentView] = field(default_factory=dict)  # tables generated so far
+    held: dict[str, pd.DataFrame] = field(default_factory=dict)  # whole: a cut FK is set later
+    stats: dict[str, TableStats] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    production_hashes: dict[str, np.ndarray] = field(default_factory=dict)
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
-        frame = self.latent.get(table)
-        return frame[column] if frame is not None and column in frame else None
+        return self.views[table].hidden(column)
 
 
 def _driver(table: Table, fks: list[ForeignKey]) -> ForeignKey | None:
@@ -167,33 +238,33 @@ def _choose_parents(
     fk: ForeignKey,
     frame: pd.DataFrame,
     rng: np.random.Generator,
+    drawn: np.ndarray | None = None,
 ) -> np.ndarray:
     """Parent positions for n rows of a non-driving FK.
 
     A row goes to a parent of the label its own values predict (relations.Link), weighted by
     the children count the parent's model sampled; without either, production's
-    children-per-parent distribution decides.
+    children-per-parent distribution decides (``drawn``: drawn once for all of a table's
+    chunks, so that every chunk favours the same parents).
     """
     n = len(frame)
-    parent = ctx.frames[fk.ref_table]
+    parent = ctx.views[fk.ref_table]
     fk_profile = ctx.extract.profiles[table.name].foreign_keys[fk.name]
-    weights = ctx.hidden(fk.ref_table, count_column(table.name, fk))
+    weights = parent.hidden(count_column(table.name, fk))
     link = ctx.extract.profiles[table.name].links.get(fk.name)
+    labels = parent.label(table.name, fk) if link is not None else None
     unique = table.is_unique(fk.columns)
-    if unique or len(parent) == 0 or (weights is None and link is None):
-        return assign_parents(rng, fk_profile, len(parent), n, fk.nullable, unique)
+    if unique or parent.rows == 0 or (weights is None and labels is None):
+        return assign_parents(rng, fk_profile, parent.rows, n, fk.nullable, unique, drawn)
     wants = ~(rng.random(n) < fk_profile.null_rate) if fk.nullable else np.ones(n, bool)
-    w = (
-        weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
-        if weights is not None
-        else draw_counts(rng, fk_profile, len(parent)).astype(float)
-    )
+    if weights is not None:
+        w = weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
+    elif drawn is not None:
+        w = drawn
+    else:
+        w = draw_counts(rng, fk_profile, parent.rows).astype(float)
     return parents_by_label(
-        rng,
-        w,
-        link.parent_labels(parent) if link is not None else None,
-        link.child_labels(frame) if link is not None else None,
-        wants,
+        rng, w, labels, link.child_labels(frame) if labels is not None else None, wants
     )
 
 
@@ -222,9 +293,9 @@ def _dedupe_key_sets(
             if not dup.any() or not movable:
                 break
             fk = movable[0]
-            parent = ctx.frames[fk.ref_table]
-            idx = rng.integers(0, len(parent), int(dup.sum()))
-            values = gather(parent, fk.ref_columns, idx)
+            parent = ctx.views[fk.ref_table]
+            idx = rng.integers(0, parent.rows, int(dup.sum()))
+            values = gather(parent.keys, fk.ref_columns, idx)
             for col, ref in zip(fk.columns, fk.ref_columns, strict=True):
                 frame.loc[dup, col] = values[ref].to_numpy()
         frame = frame[~frame.duplicated(list(cols))].reset_index(drop=True)
@@ -275,76 +346,189 @@ def _fill_column(
     return None
 
 
-def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableStats]:
-    seed = ctx.config.seed
-    rng = np.random.default_rng(table_seed(seed, table.name, "keys"))
-    profile = ctx.extract.profiles[table.name]
-    production = ctx.extract.frames[table.name]
-    roles = ctx.roles[table.name]
-    stats = TableStats(rows_production=profile.rows, fit_seconds=ctx.models[table.name].fit_seconds)
+@dataclass
+class _Shape:
+    """A table's foreign keys by kind and its own keys, decided once for all its chunks."""
 
+    in_scope: list[ForeignKey]
+    self_fks: list[ForeignKey]
+    later: list[ForeignKey]  # cut FKs: set once their parent exists (_fill_cut_edges)
+    normal: list[ForeignKey]
+    driver: ForeignKey | None
+    fk_columns: set[str]
+    own_pk: list[str]  # PK columns that are no FK: prodtwin makes their values
+
+
+def _shape(ctx: _Context, table: Table) -> _Shape:
     in_scope = [fk for fk in table.foreign_keys if fk.ref_table in ctx.schema.tables]
     self_fks = [fk for fk in in_scope if fk.ref_table == table.name]
     later = [fk for fk in in_scope if ctx.plan.is_cut(table.name, fk)]
     normal = [fk for fk in in_scope if fk not in self_fks and fk not in later]
-    driver = _driver(table, normal)
+    fk_columns = {c for fk in in_scope for c in fk.columns}
+    roles = ctx.roles[table.name]
+    own_pk = [c for c in table.primary_key if c not in fk_columns and roles[c].role == R.KEY]
+    return _Shape(in_scope, self_fks, later, normal, _driver(table, normal), fk_columns, own_pk)
 
+
+@dataclass
+class _Part:
+    """One chunk of a table: its driver parents' positions (or its row count), where its own
+    keys start, and the parent weights every chunk shares."""
+
+    n: int
+    driver_idx: np.ndarray | None
+    key_offset: int = 0
+    total: int = 0  # rows of the whole table, for the range of its integer keys
+    drawn: dict[str, np.ndarray] = field(default_factory=dict)  # by FK name
+
+
+def whole_reason(ctx: _Context, table: Table, shape: _Shape) -> str | None:
+    """Why a table larger than ``chunk_rows`` is generated whole (None: it is chunked).
+
+    Chunks are independent draws, so what must hold across the whole table has to follow from
+    how the chunks are cut: own keys count on from the previous chunk (numbers only), and
+    every unique column set either holds such a key or the driving FK (a driving parent's
+    children are all in one chunk). A self-reference or a cut cycle needs the whole table.
+    """
+    if shape.self_fks:
+        return "it references itself"
+    if shape.later or any(c.foreign_key.ref_table == table.name for c in ctx.plan.cut):
+        return "it is in a foreign-key cycle"
+    driver = set(shape.driver.columns) if shape.driver is not None else None
+    counted: set[str] = set()
+    for name in shape.own_pk:
+        group = {c for c in table.primary_key if c in shape.fk_columns}
+        kind = table.column(name).kind
+        if not group and kind in ("integer", "float", "numeric"):
+            counted.add(name)
+        elif not (group and kind == "integer" and driver is not None and driver <= group):
+            return f"its key {name} is not a number prodtwin counts up"
+    for cols in table.unique_sets():
+        if not set(cols) & counted and not (driver is not None and driver <= set(cols)):
+            return f"its unique columns ({', '.join(cols)}) could repeat across chunks"
+    return None
+
+
+def chunk_bounds(counts: np.ndarray | None, n: int, chunk_rows: int) -> list[tuple[int, int]]:
+    """Ranges of driving parents (or of rows, without a driver) of about ``chunk_rows`` rows
+    each; a parent's children are never split (a chunk can exceed the size by one parent's)."""
+    if counts is None:
+        return [(s, min(s + chunk_rows, n)) for s in range(0, n, chunk_rows)] or [(0, 0)]
+    if len(counts) == 0:
+        return [(0, 0)]
+    first_row = np.cumsum(counts) - counts
+    edges = np.flatnonzero(np.diff(first_row // chunk_rows)) + 1
+    bounds = [0, *edges.tolist(), len(counts)]
+    return list(itertools.pairwise(bounds))
+
+
+def _table_chunks(ctx: _Context, table: Table) -> Iterator[pd.DataFrame]:
+    """A table's rows, in chunks of about ``chunk_rows`` when it is larger and may be cut.
+
+    A table that fits in one chunk is drawn exactly as a whole table always was; a chunked
+    table draws each chunk from seeds of (seed, table, chunk index), so the output stays the
+    same for the same seed and ``chunk_rows``.
+    """
+    seed = ctx.config.seed
+    rng = np.random.default_rng(table_seed(seed, table.name, "keys"))
+    profile = ctx.extract.profiles[table.name]
+    shape = _shape(ctx, table)
+    driver = shape.driver
+    ctx.stats[table.name] = TableStats(
+        rows_production=profile.rows, fit_seconds=ctx.models[table.name].fit_seconds
+    )
     target = round(profile.rows * ctx.config.scale_for(table.name))
-    driver_idx = None
+    counts = None
     if driver is not None:
-        parent = ctx.frames[driver.ref_table]
-        counts = draw_counts(rng, profile.foreign_keys[driver.name], len(parent))
+        parent = ctx.views[driver.ref_table]
+        counts = draw_counts(rng, profile.foreign_keys[driver.name], parent.rows)
         modelled = ctx.hidden(driver.ref_table, count_column(table.name, driver))
         if modelled is not None:
             counts = counts_by_rank(rng, counts, modelled)
         counts = fit_total(rng, counts, target, at_most_one=table.is_unique(driver.columns))
-        driver_idx = np.repeat(np.arange(len(parent)), counts)
-        n = len(driver_idx)
-    else:
-        n = target
+    n = int(counts.sum()) if counts is not None else target
+    limit = ctx.config.chunk_rows
+    reason = whole_reason(ctx, table, shape) if n > limit else None
+    if n <= limit or reason is not None:
+        if reason is not None:
+            ctx.notes.append(f"table {table.name}: generated whole ({n} rows), because {reason}")
+        idx = np.repeat(np.arange(len(counts)), counts) if counts is not None else None
+        yield _make_chunk(ctx, table, shape, _Part(n, idx, 0, n), rng, "")
+        return
+    drawn = {
+        fk.name: draw_counts(
+            rng, profile.foreign_keys[fk.name], ctx.views[fk.ref_table].rows
+        ).astype(float)
+        for fk in shape.normal
+        if fk is not driver
+    }
+    offset = 0
+    for i, (lo, hi) in enumerate(chunk_bounds(counts, n, limit)):
+        idx = np.repeat(np.arange(lo, hi), counts[lo:hi]) if counts is not None else None
+        part = _Part(len(idx) if idx is not None else hi - lo, idx, offset, n, drawn)
+        chunk_rng = np.random.default_rng(table_seed(seed, table.name, f"keys:{i}"))
+        chunk = _make_chunk(ctx, table, shape, part, chunk_rng, f":{i}")
+        offset += len(chunk)
+        yield chunk
+
+
+def _sample(
+    ctx: _Context, table: Table, n: int, rng: np.random.Generator, tag: str
+) -> pd.DataFrame:
+    """n rows of the table's model (with the configured shares of a rebalanced column)."""
+    seed = table_seed(ctx.config.seed, table.name, "sample" + tag)
+    rebalance = ctx.config.override(table.name).rebalance
+    model = ctx.models[table.name]
+    if rebalance is None:
+        return model.sample(n, seed).reset_index(drop=True)
+    production = ctx.extract.frames[table.name][rebalance.column]
+    values = rebalanced_values(rebalance, production, n, rng)
+    return model.sample_given(rebalance.column, values, seed).reset_index(drop=True)
+
+
+def _make_chunk(
+    ctx: _Context, table: Table, shape: _Shape, part: _Part, rng: np.random.Generator, tag: str
+) -> pd.DataFrame:
+    """One chunk of a table (or the whole table): values, then keys, then the rest."""
+    profile = ctx.extract.profiles[table.name]
+    production = ctx.extract.frames[table.name]
+    roles = ctx.roles[table.name]
+    stats = ctx.stats[table.name]
+    driver = shape.driver
+    n = part.n
 
     start = time.perf_counter()
-    rebalance = ctx.config.override(table.name).rebalance
-    if rebalance is not None:
-        values = rebalanced_values(rebalance, production[rebalance.column], n, rng)
-        frame = ctx.models[table.name].sample_given(
-            rebalance.column, values, table_seed(seed, table.name, "sample")
-        )
-    else:
-        frame = ctx.models[table.name].sample(n, table_seed(seed, table.name, "sample"))
-    stats.sample_seconds = time.perf_counter() - start
-    frame = frame.reset_index(drop=True)
-    if driver is not None and driver_idx is not None:
+    frame = _sample(ctx, table, n, rng, tag)
+    stats.sample_seconds += time.perf_counter() - start
+    if driver is not None and part.driver_idx is not None:
         # rows of a cluster go to parents of that cluster: child values follow the parent's
         link = profile.links.get(driver.name)
-        if link is not None and n:
-            parent_labels = link.parent_labels(ctx.frames[driver.ref_table])
-            perm = match_rows(rng, parent_labels[driver_idx], link.child_labels(frame))
+        labels = ctx.views[driver.ref_table].label(table.name, driver)
+        if link is not None and labels is not None and n:
+            perm = match_rows(rng, labels[part.driver_idx], link.child_labels(frame))
             frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
-    for fk in normal:
-        parent = ctx.frames[fk.ref_table]
-        if fk is driver and driver_idx is not None:
-            idx = driver_idx
+    for fk in shape.normal:
+        parent = ctx.views[fk.ref_table]
+        if fk is driver and part.driver_idx is not None:
+            idx = part.driver_idx
         else:
-            idx = _choose_parents(ctx, table, fk, frame, rng)
+            idx = _choose_parents(ctx, table, fk, frame, rng, part.drawn.get(fk.name))
         if not fk.nullable:
             keep &= idx != NO_PARENT
-        _set_fk(frame, fk, parent, idx)
-    for fk in self_fks + later:
+        _set_fk(frame, fk, parent.keys, idx)
+    for fk in shape.self_fks + shape.later:
         for col in fk.columns:
             if col not in frame:
                 frame[col] = None
     frame = frame[keep].reset_index(drop=True)
-    frame = _dedupe_key_sets(ctx, table, frame, normal, driver, rng)
+    frame = _dedupe_key_sets(ctx, table, frame, shape.normal, driver, rng)
     n = len(frame)
 
-    fk_columns = {c for fk in in_scope for c in fk.columns}
-    own_pk = [c for c in table.primary_key if c not in fk_columns and roles[c].role == R.KEY]
-    for name in own_pk:
+    for name in shape.own_pk:
         col = table.column(name)
-        group = [c for c in table.primary_key if c in fk_columns]
+        group = [c for c in table.primary_key if c in shape.fk_columns]
         if group and col.kind == "integer":
             base = production[name].min() if production[name].notna().any() else 1
             frame[name] = pd.array(
@@ -352,14 +536,16 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
                 dtype="Int64",
             )
         else:
-            frame[name] = new_key_values(col, production[name], n, rng).to_numpy()
+            frame[name] = new_key_values(
+                col, production[name], n, rng, part.key_offset, part.total
+            ).to_numpy()
 
     for col in table.columns:
         role = roles[col.name]
         if role.role in (R.KEY, R.MODEL, R.GENERATED):
             continue
         frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
-    for fk in self_fks:
+    for fk in shape.self_fks:
         depths = profile.tree_depths.get(fk.name)
         if depths is not None and depths.sum() > 0:
             idx = tree_parents(rng, depths, profile.foreign_keys[fk.name], n, fk.nullable)
@@ -367,7 +553,7 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
             idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
-    stats.resampled = _avoid_copies(ctx, table, frame, fk_columns)
+    stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
     # after the resampling, which would otherwise bring duplicates back
     for col in table.columns:
         if roles[col.name].role == R.MODEL and roles[col.name].unique:
@@ -377,19 +563,18 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         rules += [r.expression() for r in profile.stats.relations]
     for _ in range(2):  # a second pass settles chains such as c > b > a
         for rule in rules:
-            stats.repaired += repair(frame, rule, rng, set(table.primary_key), fk_columns)
-
-    columns = [c.name for c in table.columns if c.generated is None]
-    stats.rows_generated = n
-    ctx.latent[table.name] = frame[[c for c in frame.columns if is_latent(c)]]
-    return frame[columns], stats
+            stats.repaired += repair(frame, rule, rng, set(table.primary_key), shape.fk_columns)
+    stats.rows_generated += n
+    return frame
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
-def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[str]) -> int:
+def _avoid_copies(
+    ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[str], tag: str = ""
+) -> int:
     """A synthetic row may not equal a production row on all its non-key columns.
 
     Such rows get their modelled values drawn again (a few rounds). Tables whose non-key columns
@@ -406,14 +591,16 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
     modelled = [c.name for c in model.columns if c.name not in kept]
     if not columns or not modelled or frame.empty:
         return 0
-    production = row_hashes(ctx.extract.frames[table.name][columns])
+    if table.name not in ctx.production_hashes:  # once per table, not once per chunk
+        ctx.production_hashes[table.name] = row_hashes(ctx.extract.frames[table.name][columns])
+    production = ctx.production_hashes[table.name]
     resampled = 0
     for attempt in range(5):
         match = np.isin(row_hashes(frame[columns]), production)
         m = int(match.sum())
         if m == 0:
             break
-        fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}"))
+        fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"))
         for name in modelled:
             frame.loc[match, name] = fresh[name].to_numpy()
         resampled += m
@@ -425,7 +612,7 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         for c in model.columns
         if c.name in modelled and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
     ]
-    _nudge_copies(ctx, table, frame, columns, production, numbers)
+    _nudge_copies(ctx, table, frame, columns, production, numbers, tag)
     return resampled
 
 
@@ -436,11 +623,12 @@ def _nudge_copies(
     columns: list[str],
     production: np.ndarray,
     modelled: list[Column],
+    tag: str = "",
 ) -> None:
     """Rows that still equal a production row (dense numbers: prices to the cent) move one
     number by a unit or two of its precision, inside the column's synthetic range."""
     numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
-    rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
+    rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge" + tag))
     for attempt in range(24):
         match = np.isin(row_hashes(frame[columns]), production)
         if not match.any() or not numbers:
@@ -467,13 +655,13 @@ def _nudge_copies(
 
 
 def _fill_cut_edges(ctx: _Context) -> None:
-    """Second pass: a cut FK points at parents that exist now."""
+    """Second pass: a cut FK points at parents that exist now (its table was held whole)."""
     for cut in ctx.plan.cut:
         rng = np.random.default_rng(
             table_seed(ctx.config.seed, cut.table, "cut:" + cut.foreign_key.name)
         )
-        frame = ctx.frames[cut.table]
-        parent = ctx.frames[cut.foreign_key.ref_table]
+        frame = ctx.held[cut.table]
+        parent = ctx.views[cut.foreign_key.ref_table]
         table = ctx.schema.tables[cut.table]
         idx = _choose_parents(ctx, table, cut.foreign_key, frame, rng)
         if not cut.foreign_key.nullable and (idx == NO_PARENT).any():
@@ -481,7 +669,123 @@ def _fill_cut_edges(ctx: _Context) -> None:
                 f"table {cut.table}: foreign key {cut.foreign_key.name} is NOT NULL but its parent "
                 f"{cut.foreign_key.ref_table} has no synthetic rows to point at"
             )
-        _set_fk(frame, cut.foreign_key, parent, idx)
+        _set_fk(frame, cut.foreign_key, parent.keys, idx)
+
+
+def output_columns(table: Table) -> list[str]:
+    """The columns a synthetic table is published with (GENERATED ones PostgreSQL computes)."""
+    return [c.name for c in table.columns if c.generated is None]
+
+
+class Generation:
+    """Every table of ``plan.order``, parents first, as a stream of chunks.
+
+    Only compact :class:`ParentView` arrays of the tables made so far stay in memory, plus the
+    tables with a cut FK, which are held whole until their cycle's second pass. ``parents``
+    holds synthetic tables made earlier (a daily partition's parents come from the last full
+    refresh), as frames or views.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        plan: GenerationPlan,
+        extract: Extract,
+        models: dict[str, TableModel],
+        roles: dict[str, dict[str, R.ColumnRole]],
+        config: Config,
+        parents: dict[str, pd.DataFrame | ParentView] | None = None,
+    ) -> None:
+        self.ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
+        for name, given in (parents or {}).items():
+            self.ctx.views[name] = (
+                given
+                if isinstance(given, ParentView)
+                else view_of(schema, extract.profiles, name, given)
+            )
+
+    @property
+    def stats(self) -> dict[str, TableStats]:
+        return self.ctx.stats
+
+    @property
+    def views(self) -> dict[str, ParentView]:
+        return self.ctx.views
+
+    @property
+    def notes(self) -> list[str]:
+        return self.ctx.notes + [f"cycle cut at {c.describe()}" for c in self.ctx.plan.cut]
+
+    def chunks(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(table, rows) pairs: each table's chunks in turn, rows in published columns."""
+        ctx = self.ctx
+        cut = {c.table for c in ctx.plan.cut}
+        for name in ctx.plan.order:
+            table = ctx.schema.tables[name]
+            parts = []
+            for chunk in _table_chunks(ctx, table):
+                parts.append(view_of(ctx.schema, ctx.extract.profiles, name, chunk))
+                if name in cut:  # never chunked (whole_reason): one chunk, the whole table
+                    ctx.held[name] = chunk
+                else:
+                    yield name, chunk[output_columns(table)]
+            ctx.views[name] = concat_views(parts)
+        _fill_cut_edges(ctx)
+        for name in ctx.plan.order:
+            if name in ctx.held:
+                yield name, ctx.held.pop(name)[output_columns(ctx.schema.tables[name])]
+
+
+class Samples:
+    """A bounded, repeatable sample of each synthetic table, for the reports and previews.
+
+    A table of at most ``cap`` rows is kept whole (as the reports always saw it); a larger
+    one keeps each row with probability cap / its planned rows, drawn from (seed, table).
+    """
+
+    def __init__(self, config: Config, extract: Extract) -> None:
+        self.cap = config.max_rows_per_table
+        self.config = config
+        self.extract = extract
+        self.parts: dict[str, list[pd.DataFrame]] = {}
+        self.kept: dict[str, int] = {}
+        self.rngs: dict[str, np.random.Generator] = {}
+
+    def add(self, name: str, chunk: pd.DataFrame) -> None:
+        parts = self.parts.setdefault(name, [])
+        planned = round(self.extract.profiles[name].rows * self.config.scale_for(name))
+        if self.cap is not None and planned > self.cap:
+            rng = self.rngs.setdefault(
+                name, np.random.default_rng(table_seed(self.config.seed, name, "report sample"))
+            )
+            room = self.cap - self.kept.get(name, 0)
+            chunk = chunk[rng.random(len(chunk)) < self.cap / planned].iloc[: max(room, 0)]
+        parts.append(chunk.reset_index(drop=True))
+        self.kept[name] = self.kept.get(name, 0) + len(chunk)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {
+            n: p[0] if len(p) == 1 else pd.concat(p, ignore_index=True)
+            for n, p in self.parts.items()
+        }
+
+
+@dataclass
+class Synthetic:
+    """A generated schema: on disk as COPY text (``spill``), in memory as bounded samples."""
+
+    spill: Spill
+    samples: dict[str, pd.DataFrame]
+    stats: dict[str, TableStats]
+    views: dict[str, ParentView] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, Path]:
+        """What publish loads: each table's COPY text file."""
+        return dict(self.spill.paths)
+
+    def close(self) -> None:
+        self.spill.close()
 
 
 def generate(
@@ -491,15 +795,17 @@ def generate(
     models: dict[str, TableModel],
     roles: dict[str, dict[str, R.ColumnRole]],
     config: Config,
-    parents: dict[str, pd.DataFrame] | None = None,
+    parents: dict[str, pd.DataFrame | ParentView] | None = None,
+    spill: Spill | None = None,
 ) -> Synthetic:
-    """Every table of ``plan.order``; ``parents`` holds synthetic tables made earlier (a daily
-    partition's parents come from the last full refresh)."""
-    ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
-    ctx.frames.update(parents or {})
-    stats = {}
+    """Generate every table into a spill (each chunk written once, then dropped)."""
+    spill = spill or Spill.create(config.orchestration.storage_dir)
+    generation = Generation(schema, plan, extract, models, roles, config, parents)
+    samples = Samples(config, extract)
     for name in plan.order:
-        ctx.frames[name], stats[name] = _generate_table(ctx, schema.tables[name])
-    _fill_cut_edges(ctx)
-    notes = [f"cycle cut at {c.describe()}" for c in plan.cut]
-    return Synthetic({n: ctx.frames[n] for n in plan.order}, stats, notes)
+        spill.paths.setdefault(name, spill.path_of(name)).touch()
+    for name, chunk in generation.chunks():
+        spill.write(schema.tables[name], chunk)
+        samples.add(name, chunk)
+    views = {n: generation.views[n] for n in plan.order}
+    return Synthetic(spill, samples.frames(), generation.stats, views, generation.notes)

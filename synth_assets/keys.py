@@ -57,8 +57,12 @@ def assign_parents(
     n_rows: int,
     nullable: bool,
     unique: bool,
+    drawn: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Parent position of each child row; NO_PARENT where the FK is NULL (or cannot be set)."""
+    """Parent position of each child row; NO_PARENT where the FK is NULL (or cannot be set).
+
+    ``drawn``: children counts per parent drawn beforehand (once for all chunks of a table).
+    """
     idx = np.full(n_rows, NO_PARENT, dtype=np.int64)
     wants = ~(rng.random(n_rows) < profile.null_rate) if nullable else np.ones(n_rows, bool)
     m = int(wants.sum())
@@ -69,7 +73,7 @@ def assign_parents(
         positions = np.flatnonzero(wants)[: len(chosen)]
         idx[positions] = chosen
         return idx
-    weights = draw_counts(rng, profile, n_parents).astype(float)
+    weights = drawn if drawn is not None else draw_counts(rng, profile, n_parents).astype(float)
     weights = weights + (0.0 if weights.sum() else 1.0)
     idx[wants] = rng.choice(n_parents, size=m, p=weights / weights.sum())
     return idx
@@ -171,14 +175,23 @@ def _integer_start(col: Column, production: pd.Series, n: int) -> int:
 
 
 def new_key_values(
-    col: Column, production: pd.Series, n: int, rng: np.random.Generator
+    col: Column,
+    production: pd.Series,
+    n: int,
+    rng: np.random.Generator,
+    offset: int = 0,
+    total: int = 0,
 ) -> pd.Series:
-    """n distinct values in the type and format of a key column."""
+    """n distinct values in the type and format of a key column.
+
+    Numbers count on: the values ``offset .. offset + n`` of a table of ``total`` rows made in
+    chunks, so that the keys of two chunks never collide.
+    """
     if col.kind == "integer":
-        start = _integer_start(col, production, n)
+        start = _integer_start(col, production, max(total, offset + n)) + offset
         return pd.Series(pd.array(np.arange(start, start + n), dtype="Int64"))
     if col.kind in ("float", "numeric"):
-        return pd.Series(np.arange(1, n + 1, dtype="float64"))
+        return pd.Series(np.arange(offset + 1, offset + n + 1, dtype="float64"))
     if col.kind == "uuid":
         raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16) if n else []
         return pd.Series([str(uuid.UUID(bytes=bytes(r), version=4)) for r in raw], dtype=object)

@@ -23,7 +23,7 @@ from synth_assets.config import Config, Partition
 from synth_assets.db import raw
 from synth_assets.errors import ConfigError, PublishError
 from synth_assets.extract import Extract, TableProfile, qualified
-from synth_assets.generate import generate, table_seed
+from synth_assets.generate import Generation, ParentView, table_seed
 from synth_assets.order import GenerationPlan
 from synth_assets.publish import load_table, reset_sequences
 from synth_assets.schema import Schema, Table
@@ -138,7 +138,7 @@ def generate_partition(
     data: Extract,
     model: TableModel,
     roles: dict[str, R.ColumnRole],
-    parents: dict[str, pd.DataFrame],
+    parents: dict[str, pd.DataFrame | ParentView],
     spec: Partition,
     key: str,
     day_rows: int,
@@ -151,7 +151,7 @@ def generate_partition(
     tables = {table.name: table, **{p: schema.tables[p] for p in parents}}
     sub = Schema(schema.name, tables, schema.enums, schema.domains)
     day_data = Extract({table.name: data.frames[table.name]}, {table.name: day_profile})
-    result = generate(
+    generation = Generation(
         sub,
         GenerationPlan((table.name,), ()),
         day_data,
@@ -160,7 +160,8 @@ def generate_partition(
         day_config,
         parents,
     )
-    frame = result.frames[table.name]
+    parts = [chunk for _, chunk in generation.chunks()]  # a day is small: held in memory
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     rng = np.random.default_rng(table_seed(seed, table.name, "day"))
     _move_to_day(frame, table, spec, key, rng)
     _day_keys(frame, table, roles, spec, key)

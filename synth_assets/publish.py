@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from synth_assets.errors import PublishError
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 CHUNK_ROWS = 50_000
+COPY_BLOCK = 1 << 20  # bytes of a spilled table sent per write
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 # every table prodtwin creates carries this comment: a relation without it is someone else's
 MARKER = "prodtwin: synthetic data, replaced by every refresh"
@@ -32,6 +34,8 @@ SWAP_LOCK_SECONDS = 60  # how long a swap waits for readers before failing (and 
 LOCK_TRY = "200ms"  # one attempt at the swap's locks; below PostgreSQL's deadlock_timeout (1 s)
 # called with a label before each step of a publish ("copy orders", "swap", ...)
 StepHook = Callable[[str], None]
+# a table's rows to load: in memory, or a file of COPY text (synth_assets.spill)
+Rows = pd.DataFrame | Path
 
 
 def _no_step(label: str) -> None:
@@ -226,14 +230,21 @@ def _fk_ddl(fk: ForeignKey, target: str) -> sql.Composable:
     return stmt
 
 
-def load_table(cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: str) -> None:
+def load_table(cur: psycopg.Cursor, table: Table, rows: Rows, target: str) -> None:
+    """COPY a table's rows: a frame, or a file of COPY text (synth_assets.spill) streamed in
+    blocks, so that a table of any size passes through a bounded buffer."""
     columns = [c for c in table.columns if c.generated is None]
     stmt = sql.SQL("copy {} ({}) from stdin").format(
         _q(target, table.name), _ident_list(c.name for c in columns)
     )
     with cur.copy(stmt) as copy:
-        for start in range(0, len(frame), CHUNK_ROWS):
-            copy.write(copy_lines(frame.iloc[start : start + CHUNK_ROWS], columns))
+        if isinstance(rows, Path):
+            with rows.open("rb") as f:
+                while block := f.read(COPY_BLOCK):
+                    copy.write(block)
+            return
+        for start in range(0, len(rows), CHUNK_ROWS):
+            copy.write(copy_lines(rows.iloc[start : start + CHUNK_ROWS], columns))
 
 
 def add_constraints(
@@ -528,12 +539,15 @@ def load_staging(
     conn: psycopg.Connection,
     schema: Schema,
     order: list[str],
-    frames: dict[str, pd.DataFrame],
+    tables: Mapping[str, Rows],
     target: str,
     access: Access = Access(),
     on_step: StepHook = _no_step,
 ) -> dict[str, int]:
-    """Build and fill ``<target>__staging``, committed so that validators can read it."""
+    """Build and fill ``<target>__staging``, committed so that validators can read it.
+
+    ``tables`` holds the rows of each table to load; a table of ``order`` not in it keeps the
+    rows published so far (a table refreshed a day at a time)."""
     staging = staging_name(target)
     with conn.cursor() as cur:
         on_step("check target")
@@ -548,11 +562,11 @@ def load_staging(
             _with_table(name, create_table, cur, schema.tables[name], staging)
         mark_tables(cur, schema, staging)
         for name in order:
-            if name in frames:
+            if name in tables:
                 on_step(f"copy {name}")
-                _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
+                _with_table(name, load_table, cur, schema.tables[name], tables[name], staging)
         for name in order:
-            if name not in frames:  # refreshed a day at a time: keep the days published so far
+            if name not in tables:  # refreshed a day at a time: keep the days published so far
                 on_step(f"carry {name}")
                 carry_rows(cur, schema, schema.tables[name], target, staging)
         checked = add_constraints(cur, schema, staging, on_step)
@@ -659,7 +673,7 @@ def publish(
     environment: str,
     schema: Schema,
     order: list[str],
-    frames: dict[str, pd.DataFrame],
+    tables: Mapping[str, Rows],
     target: str,
     before_swap=None,  # type: ignore[no-untyped-def]
     access: Access = Access(),
@@ -670,7 +684,7 @@ def publish(
     result = PublishResult(environment, target)
     try:
         result.foreign_keys_checked = load_staging(
-            conn, schema, order, frames, target, access, on_step
+            conn, schema, order, tables, target, access, on_step
         )
         if before_swap is not None:
             on_step("validate")

@@ -522,7 +522,7 @@ def publish_to(
                 name,
                 schema,
                 list(plan.order),
-                synthetic.frames,
+                synthetic.tables(),
                 env.schema_name,
                 before_swap,
                 access,
@@ -541,6 +541,55 @@ def publish_to(
             f"environment {name}: publishing failed, the warehouse is unchanged: {reason}"
             + (". Run the refresh again" if is_transient(error) else "")
         ) from None
+
+
+def _publish_all(
+    config: Config,
+    names: list[str],
+    report: RefreshReport,
+    schema: Schema,
+    plan: GenerationPlan,
+    synthetic: Synthetic,
+    data: Extract,
+    model: Model,
+    suites: dict[str, dict[str, Any]],
+    hooks: RefreshHooks,
+    fingerprint: str,
+) -> None:
+    """Publish to each environment in turn, through the gate; stage times into the report."""
+    stages = report.stages
+    report_dir = report.report_dir or Path(config.validation.reports_dir)
+    for name in names:
+        url = config.environments[name].url.get_secret_value()
+        docs_dir = report_dir / "data_docs" / name
+
+        def before_swap(
+            conn: psycopg.Connection,
+            staging: str,
+            url: str = url,
+            env: str = name,
+            docs_dir: Path = docs_dir,
+        ) -> None:
+            if hooks.before_gate is not None:
+                hooks.before_gate(conn, staging)
+            log.info("validating %s in environment %s", staging, env)
+            clock = time.perf_counter()
+            try:
+                report.gates[env] = gate(
+                    config, url, schema, data, model, suites, staging, docs_dir
+                )
+            except GateError as error:
+                raise GateError(f"{error}\nData Docs: {docs_dir / 'index.html'}") from None
+            finally:
+                stages["validate"] += time.perf_counter() - clock
+            stamp(conn, staging, fingerprint)  # the comment moves with the schema on the swap
+
+        log.info("publishing to environment %s", name)
+        clock, validated = time.perf_counter(), stages["validate"]
+        report.published[name] = publish_to(
+            config, name, schema, plan, synthetic, before_swap, hooks.on_publish_step
+        )
+        stages["publish"] += time.perf_counter() - clock - (stages["validate"] - validated)
 
 
 def run_refresh(
@@ -585,49 +634,25 @@ def run_refresh(
         schema, plan, synthetic, report_dir=report_dir, reused=model.reused, stages=stages
     )
     stages["validate"] = stages["publish"] = 0.0
-    for name in names:
-        url = config.environments[name].url.get_secret_value()
-        docs_dir = report_dir / "data_docs" / name
-
-        def before_swap(
-            conn: psycopg.Connection,
-            staging: str,
-            url: str = url,
-            env: str = name,
-            docs_dir: Path = docs_dir,
-        ) -> None:
-            if hooks.before_gate is not None:
-                hooks.before_gate(conn, staging)
-            log.info("validating %s in environment %s", staging, env)
-            clock = time.perf_counter()
-            try:
-                report.gates[env] = gate(
-                    config, url, schema, data, model, suites, staging, docs_dir
-                )
-            except GateError as error:
-                raise GateError(f"{error}\nData Docs: {docs_dir / 'index.html'}") from None
-            finally:
-                stages["validate"] += time.perf_counter() - clock
-            stamp(conn, staging, fingerprint)  # the comment moves with the schema on the swap
-
-        log.info("publishing to environment %s", name)
-        clock, validated = time.perf_counter(), stages["validate"]
-        report.published[name] = publish_to(
-            config, name, schema, plan, synthetic, before_swap, hooks.on_publish_step
+    try:
+        _publish_all(
+            config, names, report, schema, plan, synthetic, data, model, suites, hooks, fingerprint
         )
-        stages["publish"] += time.perf_counter() - clock - (stages["validate"] - validated)
+    finally:
+        synthetic.close()  # the spill: every environment has its copy, or the run failed
     from synth_assets.quality import evaluate_quality
     from synth_assets.utility import evaluate_utility
 
     log.info("writing the quality report")
     clock = time.perf_counter()
+    # bounded samples of the synthetic tables (the privacy gate samples staging the same way)
     utility = evaluate_utility(
-        schema, model.roles, model.train, model.holdout, synthetic.frames, config
+        schema, model.roles, model.train, model.holdout, synthetic.samples, config
     )
     report.quality = evaluate_quality(
         schema,
         data.frames,
-        synthetic.frames,
+        synthetic.samples,
         report_dir,
         seed=config.seed,
         utility=[u.as_dict() for u in utility],
