@@ -52,6 +52,7 @@ from synth_assets.relations import learn_relations
 from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retries
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
+from synth_assets.spill import Spill
 from synth_assets.synthesize import TableModel
 
 log = logging.getLogger("prodtwin")
@@ -366,10 +367,12 @@ def generate_all(
     plan: GenerationPlan,
     data: Extract,
     fitted: dict[str, FittedTable],
+    spill: Spill | None = None,
 ) -> Synthetic:
+    """Every table generated into ``spill`` (a new folder under the storage dir by default)."""
     models = {n: f.model for n, f in fitted.items()}
     roles = {n: f.roles for n, f in fitted.items()}
-    synthetic = generate(schema, plan, data, models, roles, config)
+    synthetic = generate(schema, plan, data, models, roles, config, spill=spill)
     synthetic.notes += [s.describe() for f in fitted.values() for s in f.suppressed]
     return synthetic
 

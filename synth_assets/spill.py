@@ -41,7 +41,8 @@ class Spill:
 
     @classmethod
     def create(cls, storage_dir: str | Path, name: str | None = None, keep: bool = False) -> Spill:
-        return cls(spill_root(storage_dir) / (name or uuid.uuid4().hex), keep)
+        # absolute: the steps of a Dagster run may start in other processes
+        return cls(spill_root(storage_dir).resolve() / (name or uuid.uuid4().hex), keep)
 
     def path_of(self, table: str) -> Path:
         """A file name any table name can have (odd characters, case, length)."""

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -27,6 +28,7 @@ from synth_assets.db import connect_warehouse
 from synth_assets.errors import ProdtwinError, TransientError
 from synth_assets.extract import Extract, TableProfile
 from synth_assets.fingerprint import refresh_fingerprint, stamp
+from synth_assets.generate import ParentView
 from synth_assets.order import generation_order
 from synth_assets.publish import count_rows, load_staging, staging_name, swap
 from synth_assets.refresh import (
@@ -43,8 +45,10 @@ from synth_assets.refresh import (
 )
 from synth_assets.schema import DomainType, EnumType, Schema, Table
 from synth_assets.snapshot import enforce_policy
+from synth_assets.spill import Spill, remove_others
 
 # transient failures (a dropped connection) are retried; a ProdtwinError is not (see no_retry)
+DAGSTER_SPILL = "dagster-"  # spill folders of Dagster runs: the latest one is kept
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -79,6 +83,21 @@ def no_retry(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class RefreshOptions(dg.Config):
     force: bool = False  # refresh even when production is unchanged since the last refresh
+
+
+@dataclass
+class SyntheticTable:
+    """What a ``synthetic/<t>`` asset holds: a handle, never the whole table.
+
+    The rows are on disk as COPY text (synth_assets.spill, under ``orchestration.storage_dir``,
+    kept until the next run generates again); the IO manager pickles only the bounded sample
+    (reports, preview) and the compact view children of a daily partition draw their keys from.
+    """
+
+    path: Path
+    rows: int
+    sample: pd.DataFrame
+    view: ParentView
 
 
 @dataclass
@@ -260,17 +279,22 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
         config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
         fitted = by_table(tables, "model", inputs)
-        result = generate_all(config, schema, generation_order(schema), data, fitted)
+        name = f"{DAGSTER_SPILL}{context.run.run_id}"
+        remove_others(config.orchestration.storage_dir, name, DAGSTER_SPILL)
+        spill = Spill.create(config.orchestration.storage_dir, name, keep=True)
+        result = generate_all(config, schema, generation_order(schema), data, fitted, spill)
         for t in tables:
             stats = result.stats[t]
             yield dg.Output(
-                result.frames[t],
+                SyntheticTable(
+                    result.tables()[t], stats.rows_generated, result.samples[t], result.views[t]
+                ),
                 output_name=ident("synthetic", t),
                 metadata={
                     "rows": stats.rows_generated,
                     "production rows": stats.rows_production,
                     "sample seconds": round(stats.sample_seconds, 3),
-                    "preview": dg.MetadataValue.md(preview(result.frames[t])),
+                    "preview": dg.MetadataValue.md(preview(result.samples[t])),
                 },
             )
 
@@ -312,7 +336,13 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         config = config_of(context, settings)
         whole, data = assemble(settings.schema.name, by_table(tables + carried, "extract", inputs))
         schema = subset(whole, tables)
-        frames = by_table(tables, "synthetic", inputs)
+        handles: dict[str, SyntheticTable] = by_table(tables, "synthetic", inputs)
+        missing = [t for t, h in handles.items() if not h.path.is_file()]
+        if missing:
+            raise ProdtwinError(
+                f"the synthetic rows of {', '.join(missing)} are no longer on disk (a later run "
+                "generated again): materialize synthetic/* and staged/* in the same run"
+            )
         target = config.environments[env].schema_name
         conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
         try:
@@ -321,7 +351,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 conn,
                 whole,
                 list(generation_order(whole).order),
-                frames,
+                {t: h.path for t, h in handles.items()},
                 target,
                 access_of(config, env),
             )
@@ -334,7 +364,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(
                 asset_key=key("staged", env, t),
                 metadata={
-                    "rows": len(frames[t]),
+                    "rows": handles[t].rows,
                     "foreign keys checked": checked.get(t, 0),
                     "schema": staging_name(target),
                 },
@@ -400,7 +430,8 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
 
         config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
-        frames = by_table(tables, "synthetic", inputs)
+        # bounded samples of the synthetic tables, as the CLI's report uses
+        frames = {t: h.sample for t, h in by_table(tables, "synthetic", inputs).items()}
         fitted = by_table(tables, "model", inputs)
         model = model_of(fitted)
         utility = evaluate_utility(schema, model.roles, model.train, model.holdout, frames, config)

@@ -13,6 +13,7 @@ import psycopg
 
 from orchestration.defs.assets import (
     RETRY,
+    SyntheticTable,
     TableExtract,
     config_of,
     ident,
@@ -72,7 +73,7 @@ def synthetic_day_asset(
         context: dg.AssetExecutionContext,
         extracted: TableExtract,
         fitted: FittedTable,
-        **inputs: pd.DataFrame,
+        **inputs: SyntheticTable,
     ) -> dg.Output[pd.DataFrame]:
         config = config_of(context, settings)
         day = context.partition_key
@@ -84,7 +85,7 @@ def synthetic_day_asset(
             raise ProdtwinError(
                 f"counting {table} on {day} failed: {scrub(str(error), url)}"
             ) from None
-        frames = {p: inputs[ident("synthetic", p)] for p in parents}
+        views = {p: inputs[ident("synthetic", p)].view for p in parents}
         schema = settings.schema
         frame = generate_partition(
             config,
@@ -93,7 +94,7 @@ def synthetic_day_asset(
             Extract({table: extracted.frame}, {table: extracted.profile}),
             fitted.model,
             fitted.roles,
-            frames,
+            views,
             spec,
             day,
             rows,
