@@ -166,8 +166,9 @@ def _label_key(child: str, fk: ForeignKey) -> str:
 
 
 def referenced_columns(schema: Schema, table: str) -> list[str]:
-    """Columns of ``table`` that an FK of another selected table points at."""
-    out: list[str] = []
+    """Columns of ``table`` that an FK of another selected table points at, and its primary
+    key (which a table outside this generation, a daily partition's, may reference)."""
+    out: list[str] = list(schema.tables[table].primary_key)
     for _, fk in child_links(schema):
         if fk.ref_table == table:
             out += [c for c in fk.ref_columns if c not in out]
