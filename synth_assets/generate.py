@@ -66,6 +66,7 @@ class TableStats:
     rows_generated: int = 0
     fit_seconds: float = 0.0
     sample_seconds: float = 0.0
+    spill_seconds: float = 0.0  # formatting its rows as COPY text, once for every environment
     repaired: int = 0
     resampled: int = 0  # rows drawn again because they equalled a production row
 
@@ -806,7 +807,9 @@ def generate(
     for name in plan.order:
         spill.paths.setdefault(name, spill.path_of(name)).touch()
     for name, chunk in generation.chunks():
+        start = time.perf_counter()
         spill.write(schema.tables[name], chunk)
+        generation.stats[name].spill_seconds += time.perf_counter() - start
         samples.add(name, chunk)
     views = {n: generation.views[n] for n in plan.order}
     return Synthetic(spill, samples.frames(), generation.stats, views, generation.notes)

@@ -37,7 +37,17 @@ class Spill:
         self.paths: dict[str, Path] = {}
         self.rows: dict[str, int] = {}
         # not kept: the folder goes with this object, even when a caller forgets close()
-        self._cleanup = None if keep else weakref.finalize(self, _remove, folder)
+        self._cleanup: weakref.finalize | None = (
+            None if keep else weakref.finalize(self, _remove, folder)
+        )
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_cleanup"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """A copy (another process, a pickled run) reads the files; their owner deletes them."""
+        self.__dict__.update(state)
+        self._cleanup = None
 
     @classmethod
     def create(cls, storage_dir: str | Path, name: str | None = None, keep: bool = False) -> Spill:
@@ -58,10 +68,9 @@ class Spill:
         self.rows[table.name] = self.rows.get(table.name, 0) + len(frame)
 
     def close(self) -> None:
+        """Delete the files (the owner only: a copy of the handle leaves them)."""
         if self._cleanup is not None:
             self._cleanup()
-        else:
-            _remove(self.folder)
 
 
 def _remove(folder: Path) -> None:
