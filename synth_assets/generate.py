@@ -167,9 +167,8 @@ def _label_key(child: str, fk: ForeignKey) -> str:
 
 
 def referenced_columns(schema: Schema, table: str) -> list[str]:
-    """Columns of ``table`` that an FK of another selected table points at, and its primary
-    key (which a table outside this generation, a daily partition's, may reference)."""
-    out: list[str] = list(schema.tables[table].primary_key)
+    """Columns of ``table`` that an FK of another table of ``schema`` points at."""
+    out: list[str] = []
     for _, fk in child_links(schema):
         if fk.ref_table == table:
             out += [c for c in fk.ref_columns if c not in out]
@@ -685,7 +684,8 @@ class Generation:
     Only compact :class:`ParentView` arrays of the tables made so far stay in memory, plus the
     tables with a cut FK, which are held whole until their cycle's second pass. ``parents``
     holds synthetic tables made earlier (a daily partition's parents come from the last full
-    refresh), as frames or views.
+    refresh), as frames or views; ``children`` is the schema whose FKs decide what the views
+    keep, when tables outside this generation draw from them later (daily partitions).
     """
 
     def __init__(
@@ -697,8 +697,10 @@ class Generation:
         roles: dict[str, dict[str, R.ColumnRole]],
         config: Config,
         parents: dict[str, pd.DataFrame | ParentView] | None = None,
+        children: Schema | None = None,
     ) -> None:
         self.ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
+        self.children = children or schema
         for name, given in (parents or {}).items():
             self.ctx.views[name] = (
                 given
@@ -726,7 +728,7 @@ class Generation:
             table = ctx.schema.tables[name]
             parts = []
             for chunk in _table_chunks(ctx, table):
-                parts.append(view_of(ctx.schema, ctx.extract.profiles, name, chunk))
+                parts.append(view_of(self.children, ctx.extract.profiles, name, chunk))
                 if name in cut:  # never chunked (whole_reason): one chunk, the whole table
                     ctx.held[name] = chunk
                 else:
@@ -799,10 +801,11 @@ def generate(
     config: Config,
     parents: dict[str, pd.DataFrame | ParentView] | None = None,
     spill: Spill | None = None,
+    children: Schema | None = None,
 ) -> Synthetic:
     """Generate every table into a spill (each chunk written once, then dropped)."""
     spill = spill or Spill.create(config.orchestration.storage_dir)
-    generation = Generation(schema, plan, extract, models, roles, config, parents)
+    generation = Generation(schema, plan, extract, models, roles, config, parents, children)
     samples = Samples(config, extract)
     for name in plan.order:
         spill.paths.setdefault(name, spill.path_of(name)).touch()

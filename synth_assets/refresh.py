@@ -368,11 +368,13 @@ def generate_all(
     data: Extract,
     fitted: dict[str, FittedTable],
     spill: Spill | None = None,
+    children: Schema | None = None,
 ) -> Synthetic:
-    """Every table generated into ``spill`` (a new folder under the storage dir by default)."""
+    """Every table generated into ``spill`` (a new folder under the storage dir by default);
+    ``children``: the schema whose FKs decide the parent views kept (generate.Generation)."""
     models = {n: f.model for n, f in fitted.items()}
     roles = {n: f.roles for n, f in fitted.items()}
-    synthetic = generate(schema, plan, data, models, roles, config, spill=spill)
+    synthetic = generate(schema, plan, data, models, roles, config, spill=spill, children=children)
     synthetic.notes += [s.describe() for f in fitted.values() for s in f.suppressed]
     return synthetic
 

@@ -282,7 +282,10 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
         name = f"{DAGSTER_SPILL}{context.run.run_id}"
         remove_others(config.orchestration.storage_dir, name, DAGSTER_SPILL)
         spill = Spill.create(config.orchestration.storage_dir, name, keep=True)
-        result = generate_all(config, schema, generation_order(schema), data, fitted, spill)
+        # the views keep what the daily partitions' FKs need too (the full snapshot's FKs)
+        result = generate_all(
+            config, schema, generation_order(schema), data, fitted, spill, settings.schema
+        )
         for t in tables:
             stats = result.stats[t]
             yield dg.Output(
