@@ -14,6 +14,7 @@ import psycopg
 import yaml
 
 from orchestration.defs import build_definitions
+from orchestration.defs.assets import SyntheticTable, ident
 from orchestration.defs.resources import DatabaseResource, ProdtwinResource
 from orchestration.defs.settings import Settings
 from synth_assets.config import Orchestration, load_config
@@ -117,6 +118,11 @@ def test_nightly_job_refreshes_with_real_resources(
     assert scalar(dev, "select count(*) from public_staging.stg_orders") > 0
     assert scalar(dev, "select count(*) from public.customers") == 2000
     assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
+    # between steps a synthetic table is a handle on its COPY text on disk, never the frame
+    handle = result.output_for_node("synthetic", ident("synthetic", "order_items"))
+    assert isinstance(handle, SyntheticTable) and handle.path.is_file()
+    assert handle.rows == scalar(dev, "select count(*) from public.order_items")
+    assert handle.path.read_text().count("\n") == handle.rows
     models = list((tmp_path / "st" / "model").glob("*"))
     assert len(models) == len(settings.schema.tables)  # kept for re-runs without refitting
     # production unchanged: the next nightly reads fingerprints only and skips every step
