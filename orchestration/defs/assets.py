@@ -263,6 +263,7 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
 
 def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
     tables = settings.tables
+    partitioned = list(settings.partitions)
 
     @dg.multi_asset(
         name="synthetic",
@@ -270,14 +271,18 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
             ident("synthetic", t): dg.AssetOut(key=key("synthetic", t), group_name="synthetic")
             for t in tables
         },
-        ins={**_extract_ins(tables), **_model_ins(tables)},
+        # the daily partitions' extracts: their links say which parent labels to keep
+        ins={**_extract_ins(tables + partitioned), **_model_ins(tables)},
         required_resource_keys=resource_keys(settings),
         description="Every table sampled, parents first, keys pointing at synthetic parents.",
     )
     @no_retry
     def synthetic(context: dg.AssetExecutionContext, **inputs: Any):
         config = config_of(context, settings)
-        schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
+        whole, data = assemble(
+            settings.schema.name, by_table(tables + partitioned, "extract", inputs)
+        )
+        schema = subset(whole, tables)
         fitted = by_table(tables, "model", inputs)
         name = f"{DAGSTER_SPILL}{context.run.run_id}"
         remove_others(config.orchestration.storage_dir, name, DAGSTER_SPILL)
