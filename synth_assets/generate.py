@@ -170,9 +170,8 @@ def _choose_parents(
 ) -> np.ndarray:
     """Parent positions for n rows of a non-driving FK.
 
-    A row goes to a parent of the label its own values predict (relations.Link), weighted by
-    the children count the parent's model sampled; without either, production's
-    children-per-parent distribution decides.
+    Each parent gets one of production's children counts (in the order of the counts its model
+    sampled), and a row goes to a parent of the label its own values predict (relations.Link).
     """
     n = len(frame)
     parent = ctx.frames[fk.ref_table]
@@ -183,11 +182,9 @@ def _choose_parents(
     if unique or len(parent) == 0 or (weights is None and link is None):
         return assign_parents(rng, fk_profile, len(parent), n, fk.nullable, unique)
     wants = ~(rng.random(n) < fk_profile.null_rate) if fk.nullable else np.ones(n, bool)
-    w = (
-        weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
-        if weights is not None
-        else draw_counts(rng, fk_profile, len(parent)).astype(float)
-    )
+    w = draw_counts(rng, fk_profile, len(parent))
+    if weights is not None:  # production's counts, in the order of the modelled ones
+        w = counts_by_rank(rng, w, weights)
     return parents_by_label(
         rng,
         w,

@@ -33,6 +33,7 @@ from synth_assets.config import Config
 from synth_assets.db import raw
 from synth_assets.encoding import Encoder
 from synth_assets.extract import Extract, qualified, select_item, to_frame
+from synth_assets.keys import parent_slots
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 COUNT_PREFIX = "__n__"
@@ -295,33 +296,42 @@ def match_rows(
 
 def parents_by_label(
     rng: np.random.Generator,
-    weights: np.ndarray,
+    counts: np.ndarray,
     parent_labels: np.ndarray | None,
     row_labels: np.ndarray | None,
     wants: np.ndarray,
 ) -> np.ndarray:
-    """Parent position per row (-1 where not wanted): chosen with the given weights among the
-    parents whose label is the row's (among all parents when no parent has that label)."""
+    """Parent position per row (-1 where not wanted).
+
+    Each parent starts from its children count; the rows of a label go to the parents of that
+    label, whose counts are adjusted (keys.fit_total: a few children more or less, in
+    proportion) to the rows of the label; rows of a label no parent has fill the counts of the
+    other parents. Children per parent stay close to production's distribution (a parent
+    without children keeps none unless its label lacks room), where independent draws would
+    smooth it and pile a label's rows onto its few parents.
+    """
     n = len(wants)
     idx = np.full(n, -1, dtype=np.int64)
-    if len(weights) == 0:
+    rows = np.flatnonzero(wants)
+    if len(counts) == 0 or len(rows) == 0:
         return idx
-    w = np.asarray(weights, dtype=float)
-    w = w if w.sum() > 0 else np.ones_like(w)
-    todo = wants.copy()
+    c = np.round(np.nan_to_num(np.asarray(counts, dtype="float64"))).clip(min=0).astype(np.int64)
+    left = np.ones(len(rows), dtype=bool)
+    free = np.ones(len(c), dtype=bool)  # parents whose label no row asked for
     if parent_labels is not None and row_labels is not None:
         plabels = pd.Series(parent_labels, dtype=object).astype(str).to_numpy()
-        rlabels = pd.Series(row_labels, dtype=object).astype(str).to_numpy()
-        for label in np.unique(rlabels[todo]):
-            rows = np.flatnonzero(todo & (rlabels == label))
+        rlabels = pd.Series(row_labels, dtype=object).astype(str).to_numpy()[rows]
+        for label in np.unique(rlabels):
             members = np.flatnonzero(plabels == label)
             if len(members) == 0:
                 continue
-            wg = w[members]
-            wg = wg if wg.sum() > 0 else np.ones(len(members))
-            idx[rows] = members[rng.choice(len(members), size=len(rows), p=wg / wg.sum())]
-            todo[rows] = False
-    m = int(todo.sum())
-    if m:
-        idx[todo] = rng.choice(len(w), size=m, p=w / w.sum())
+            mine = np.flatnonzero(rlabels == label)
+            slots = members[parent_slots(rng, c[members], len(mine))]
+            idx[rows[mine[rng.permutation(len(mine))]]] = slots
+            left[mine] = False
+            free[members] = False
+    rest = rows[left]
+    if len(rest):
+        pool = np.flatnonzero(free) if free.any() and c[free].sum() else np.arange(len(c))
+        idx[rest[rng.permutation(len(rest))]] = pool[parent_slots(rng, c[pool], len(rest))]
     return idx
