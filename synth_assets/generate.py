@@ -44,6 +44,7 @@ from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
+NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
 def table_seed(seed: int, table: str, purpose: str) -> int:
@@ -188,8 +189,8 @@ def _choose_parents(
     return parents_by_label(
         rng,
         w,
-        link.parent_labels(parent) if link is not None else None,
-        link.child_labels(frame) if link is not None else None,
+        link.parent_side(parent) if link is not None else None,
+        link.child_side(frame, rng) if link is not None else None,
         wants,
     )
 
@@ -315,8 +316,8 @@ def _generate_table(ctx: _Context, table: Table) -> tuple[pd.DataFrame, TableSta
         # rows of a cluster go to parents of that cluster: child values follow the parent's
         link = profile.links.get(driver.name)
         if link is not None and n:
-            parent_labels = link.parent_labels(ctx.frames[driver.ref_table])
-            perm = match_rows(rng, parent_labels[driver_idx], link.child_labels(frame))
+            slots = link.parent_side(ctx.frames[driver.ref_table]).take(driver_idx)
+            perm = match_rows(rng, slots, link.child_side(frame, rng))
             frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
@@ -411,9 +412,17 @@ def _avoid_copies(ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[st
         if m == 0:
             break
         fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}"))
+        redrawn = frame.loc[match, columns].reset_index(drop=True)
         for name in modelled:
-            frame.loc[match, name] = fresh[name].to_numpy()
-        resampled += m
+            redrawn[name] = fresh[name].to_numpy()
+        # only rows the new draw frees from the match change: the others keep the values their
+        # parent was matched on (a table of few value combinations would otherwise lose the
+        # parent/child relationship and gain nothing)
+        better = ~np.isin(row_hashes(redrawn), production)
+        rows = np.flatnonzero(match)[better]
+        for name in modelled:
+            frame.loc[frame.index[rows], name] = fresh[name].to_numpy()[better]
+        resampled += int(better.sum())
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)
     real = ctx.extract.frames[table.name]
@@ -438,7 +447,7 @@ def _nudge_copies(
     number by a unit or two of its precision, inside the column's synthetic range."""
     numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
     rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge"))
-    for attempt in range(24):
+    for attempt in range(NUDGE_ROUNDS):
         match = np.isin(row_hashes(frame[columns]), production)
         if not match.any() or not numbers:
             return
