@@ -44,6 +44,8 @@ KMEANS_FIT_ROWS = 20_000
 PARENT_WEIGHT = 0.3
 CANONICAL_RIDGE = 1e-3
 MIN_WITHIN_CORRELATION = 0.05
+SHARED_AGREEMENT = 0.8
+MAX_SHARED_NUMBERS = 20
 MAX_WITHIN_CORRELATION = 0.999
 
 
@@ -155,6 +157,10 @@ class Link:
     parent_weights: np.ndarray | None = None
     child_weights: np.ndarray | None = None
     within: float = 0.0  # production's correlation of the two scores inside a label
+    # a category the child shares with its parent (an invoice's billing country is its
+    # customer's country): its values are the labels, on both sides, instead of clusters
+    parent_key: str | None = None
+    child_key: str | None = None
 
     def parent_columns(self) -> list[str]:
         """The parent columns a child needs at generation (a compact parent view keeps these,
@@ -174,14 +180,20 @@ class Link:
         if frame.empty:
             return Side(np.zeros(0, dtype=np.int64), None)
         x = self.parent.transform(frame)
-        labels = self.label_map[np.asarray(self.parent_tree.predict(x)).astype(np.int64)]
+        if self.parent_key is not None:
+            labels = _key_text(frame[self.parent_key])
+        else:
+            labels = self.label_map[np.asarray(self.parent_tree.predict(x)).astype(np.int64)]
         return Side(labels, None if self.parent_weights is None else x @ self.parent_weights)
 
     def child_side(self, frame: pd.DataFrame, rng: np.random.Generator) -> Side:
         if frame.empty:
             return Side(np.zeros(0, dtype=np.int64), None)
         x = self.child.transform(frame)
-        labels = np.asarray(self.child_tree.predict(x))
+        if self.child_key is not None:
+            labels = _key_text(frame[self.child_key])
+        else:
+            labels = np.asarray(self.child_tree.predict(x))
         if self.child_weights is None:
             return Side(labels, None)
         scores = x @ self.child_weights
@@ -337,9 +349,9 @@ def learn_link(
     label_map = _predictable(child_labels, np.asarray(child_tree.predict(child_x[rows])))
     child_labels = label_map[child_labels]
     parent_of_row = found["__pos"][rows].astype(int).to_numpy()
-    weights_p, weights_c, within = _scores(
-        parent_x[parent_of_row], child_x[rows], child_labels, seed
-    )
+    shared = _shared_category(pframe, pcols, cframe[rows], ccols, parent_of_row)
+    groups = _key_text(cframe[shared[1]][rows]) if shared is not None else child_labels
+    weights_p, weights_c, within = _scores(parent_x[parent_of_row], child_x[rows], groups, seed)
     return Link(
         parent_enc,
         parent_tree,
@@ -349,7 +361,47 @@ def learn_link(
         weights_p,
         weights_c,
         within,
+        shared[0] if shared is not None else None,
+        shared[1] if shared is not None else None,
     )
+
+
+def _key_text(values: pd.Series) -> np.ndarray:
+    """A shared column's values as labels: numbers by value (1 and 1.0 alike), NULL apart."""
+    if pd.api.types.is_bool_dtype(values) or Encoder._is_category(values):
+        return Encoder._text(values).to_numpy()
+    x = pd.to_numeric(values, errors="coerce").astype("float64")
+    return x.round(9).astype(str).where(x.notna(), "<null>").to_numpy()
+
+
+def _few_values(values: pd.Series) -> bool:
+    """A category, or a number of few values (a price of 0.99 or 1.99)."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    return Encoder._is_category(values) or values.nunique() <= MAX_SHARED_NUMBERS
+
+
+def _shared_category(
+    pframe: pd.DataFrame,
+    pcols: list[str],
+    children: pd.DataFrame,
+    ccols: list[str],
+    parent_of_row: np.ndarray,
+) -> tuple[str, str] | None:
+    """The (parent, child) columns of few values that agree on most child rows, when they
+    agree on at least SHARED_AGREEMENT of them."""
+    best: tuple[float, str, str] | None = None
+    parents = [p for p in pcols if _few_values(pframe[p])]
+    for c in ccols:
+        if not _few_values(children[c]):
+            continue
+        mine = _key_text(children[c])
+        for p in parents:
+            theirs = _key_text(pframe[p])[parent_of_row]
+            agree = float(np.mean(mine == theirs)) if len(mine) else 0.0
+            if agree >= SHARED_AGREEMENT and (best is None or agree > best[0]):
+                best = (agree, p, c)
+    return None if best is None else (best[1], best[2])
 
 
 def learn_links(
@@ -467,6 +519,7 @@ def parents_by_label(
     if len(counts) == 0 or len(rows) == 0:
         return idx
     room = np.bincount(parent_slots(rng, counts, len(rows)), minlength=len(counts))
+    most = max(int(room.max(initial=0)), 1)
     left = np.ones(len(rows), dtype=bool)
     scored = False
     if parents is not None and rows_side is not None:
@@ -486,7 +539,9 @@ def parents_by_label(
         for label in np.unique(rlabels):
             members = np.flatnonzero(plabels == label)
             mine = np.flatnonzero(rlabels == label)
-            take = int(min(len(mine), room[members].sum()))
+            # a label's parents may take more than their room, up to the largest count: a
+            # label the synthetic parents have fewer of than production had is not starved
+            take = int(min(len(mine), len(members) * most))
             if take == 0:
                 continue
             mine = mine[rng.permutation(len(mine))[:take]]  # more rows than room: some wait
@@ -495,7 +550,7 @@ def parents_by_label(
                 slots = slots[np.argsort(parents.scores[slots], kind="stable")]
                 mine = mine[np.argsort(mine_side.scores[mine], kind="stable")]
             idx[rows[mine]] = slots
-            room -= np.bincount(slots, minlength=len(room))
+            room = np.maximum(room - np.bincount(slots, minlength=len(room)), 0)
             left[mine] = False
     rest = np.flatnonzero(left)  # the room that is left: by score where there are scores
     if len(rest):
