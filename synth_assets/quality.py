@@ -13,7 +13,8 @@ What is evaluated
     at most one distinct value per two rows, short values). A unique text column, or one of
     mostly distinct values (names of things, titles, URLs), is a set of labels, not categories:
     the synthetic copy makes up new ones, so it is left out, like SDV's own metadata detection
-    leaves out such columns (as ``id``/``unknown``). Personal data (``pii.pii_kind``), free text,
+    leaves out such columns (as ``id``/``unknown``). A column with one value in every production
+    row is not scored either. Personal data (``pii.pii_kind``), free text,
     json, arrays, bytea, inet, uuid and other types are left out (bytea lengths are still plotted).
     Primary and foreign key columns are given sdtype ``id``. SDMetrics relationships are the
     single-column foreign keys that reference their parent's single-column primary key, other than
@@ -126,6 +127,10 @@ def _plan_table(table: Table, real: pd.DataFrame, synthetic: pd.DataFrame) -> _T
             plan.excluded[name] = f"{col.kind} column"
         elif not real[name].notna().any():
             plan.excluded[name] = "always NULL in production"
+        elif real[name].nunique(dropna=False) == 1:
+            # nothing to compare, and SDMetrics' pair metrics raise ConstantInputError on it
+            # (which used to cost the whole intertable property)
+            plan.excluded[name] = "one value in every production row"
         elif col.kind == "text" and (reason := _not_categorical(table, name, real[name])):
             plan.excluded[name] = reason
         else:
