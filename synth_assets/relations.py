@@ -231,6 +231,13 @@ def _canonical(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return wx @ u[:, 0], wy @ vt[0]
 
 
+def _demeaned(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    sums = np.zeros((int(groups.max(initial=0)) + 1, x.shape[1]))
+    np.add.at(sums, groups, x)
+    sizes = np.bincount(groups, minlength=len(sums))[:, None]
+    return x - (sums / np.maximum(sizes, 1))[groups]
+
+
 def _within_correlation(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> float:
     """Correlation of a and b once each label's mean is taken out."""
     groups = pd.DataFrame({"a": a, "b": b, "g": labels}).groupby("g")
@@ -251,7 +258,11 @@ def _scores(
     if len(child_x) > KMEANS_FIT_ROWS:
         pick = rng.choice(len(child_x), KMEANS_FIT_ROWS, replace=False)
         parent_x, child_x, labels = parent_x[pick], child_x[pick], labels[pick]
-    a, b = _canonical(parent_x, child_x)
+    # the direction of what the labels leave: each label's means taken out first (else the
+    # first pair would be the label itself, a country shared by both sides)
+    frame = pd.DataFrame({"g": pd.Series(labels, dtype=object).astype(str).to_numpy()})
+    by = frame.groupby("g").ngroup().to_numpy()
+    a, b = _canonical(_demeaned(parent_x, by), _demeaned(child_x, by))
     pa, pb = parent_x @ a, child_x @ b
     within = _within_correlation(pa, pb, labels)
     overall = float(np.corrcoef(pa, pb)[0, 1]) if pa.std() > 0 and pb.std() > 0 else 0.0
@@ -526,15 +537,6 @@ def parents_by_label(
         plabels = pd.Series(parents.labels, dtype=object).astype(str).to_numpy()
         mine_side = rows_side.take(rows)
         rlabels = pd.Series(mine_side.labels, dtype=object).astype(str).to_numpy()
-        # the large counts go to the parents of the labels that ask for most rows per parent
-        # (the modelled order inside a label): the counts stay production's, and a label's
-        # parents have about the room its rows need
-        wanted = pd.Series(rlabels).value_counts()
-        per_parent = pd.Series(plabels).map(wanted / pd.Series(plabels).value_counts())
-        order = np.lexsort((rng.random(len(room)), room, per_parent.fillna(0.0).to_numpy()))
-        ranked = np.empty_like(room)
-        ranked[order] = np.sort(room)
-        room = ranked
         scored = parents.scores is not None and mine_side.scores is not None
         for label in np.unique(rlabels):
             members = np.flatnonzero(plabels == label)
