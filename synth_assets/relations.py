@@ -45,6 +45,7 @@ PARENT_WEIGHT = 0.3
 CANONICAL_RIDGE = 1e-3
 MIN_WITHIN_CORRELATION = 0.05
 SHARED_AGREEMENT = 0.8
+STRETCH = 2  # a label short of room takes up to this many times the mean count per parent
 MAX_SHARED_NUMBERS = 20
 MAX_WITHIN_CORRELATION = 0.999
 
@@ -530,7 +531,7 @@ def parents_by_label(
     if len(counts) == 0 or len(rows) == 0:
         return idx
     room = np.bincount(parent_slots(rng, counts, len(rows)), minlength=len(counts))
-    most = max(int(room.max(initial=0)), 1)
+    typical = STRETCH * max(1, int(np.ceil(len(rows) / len(room))))
     left = np.ones(len(rows), dtype=bool)
     scored = False
     if parents is not None and rows_side is not None:
@@ -541,9 +542,10 @@ def parents_by_label(
         for label in np.unique(rlabels):
             members = np.flatnonzero(plabels == label)
             mine = np.flatnonzero(rlabels == label)
-            # a label's parents may take more than their room, up to the largest count: a
-            # label the synthetic parents have fewer of than production had is not starved
-            take = int(min(len(mine), len(members) * most))
+            # a label's parents may take more than their room, up to twice the mean count: a
+            # label whose parents drew small counts (or that synthetic parents have fewer of
+            # than production had) is not starved, and counts are stretched no further
+            take = int(min(len(mine), max(room[members].sum(), len(members) * typical)))
             if take == 0:
                 continue
             mine = mine[rng.permutation(len(mine))[:take]]  # more rows than room: some wait
