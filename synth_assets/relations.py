@@ -520,10 +520,12 @@ def parents_by_label(
     """Parent position per row (-1 where not wanted).
 
     Each parent has room for its children count (adjusted to the rows wanted); the rows of a
-    label fill the room of the parents of that label (by rank of score, see :class:`Link`) as
-    far as it goes, and the rows left fill the room left, at random. Children per parent are
-    exactly the counts, where independent draws would smooth them (a parent without children
-    would get some) and pile a label's rows onto its few parents.
+    label fill the room of the parents of that label (by rank of score, see :class:`Link`),
+    stretched to at most STRETCH times the mean count per parent when the label is short of
+    room, and the rows left fill the room left (by rank of score, else at random). Children per
+    parent stay the counts wherever the labels agree with them, where independent draws would
+    smooth them (a parent without children would get some) and pile a label's rows onto its few
+    parents. One pass per label (a shared column has at most 50 values, clusters 8).
     """
     n = len(wants)
     idx = np.full(n, -1, dtype=np.int64)
