@@ -40,7 +40,9 @@ from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
 from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
+    Side,
     child_links,
+    concat_sides,
     count_column,
     counts_by_rank,
     is_latent,
@@ -53,6 +55,7 @@ from synth_assets.spill import Spill
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
+NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
 def table_seed(seed: int, table: str, purpose: str) -> int:
@@ -153,13 +156,13 @@ class ParentView:
     rows: int
     keys: pd.DataFrame  # the columns children's FKs reference
     counts: pd.DataFrame  # hidden children counts (relations.count_column)
-    labels: dict[str, np.ndarray] = field(default_factory=dict)  # by _label_key(child, fk)
+    sides: dict[str, Side] = field(default_factory=dict)  # by _label_key(child, fk)
 
     def hidden(self, column: str) -> pd.Series | None:
         return self.counts.get(column)
 
-    def label(self, child: str, fk: ForeignKey) -> np.ndarray | None:
-        return self.labels.get(_label_key(child, fk))
+    def side(self, child: str, fk: ForeignKey) -> Side | None:
+        return self.sides.get(_label_key(child, fk))
 
 
 def _label_key(child: str, fk: ForeignKey) -> str:
@@ -181,17 +184,17 @@ def view_of(
     """The one place that decides which columns of a synthetic table its children may use:
     the referenced keys, the hidden children counts and each link's parent label."""
     keys = [c for c in referenced_columns(schema, table) if c in frame]
-    labels = {}
+    sides = {}
     for child, fk in child_links(schema):
         profile = profiles.get(child.name)
         link = profile.links.get(fk.name) if profile is not None else None
         if fk.ref_table == table and link is not None:
-            labels[_label_key(child.name, fk)] = link.parent_labels(frame)
+            sides[_label_key(child.name, fk)] = link.parent_side(frame)
     return ParentView(
         len(frame),
         frame[keys].reset_index(drop=True),
         frame[[c for c in frame.columns if is_latent(c)]].reset_index(drop=True),
-        labels,
+        sides,
     )
 
 
@@ -203,7 +206,7 @@ def concat_views(parts: list[ParentView]) -> ParentView:
         sum(p.rows for p in parts),
         pd.concat([p.keys for p in parts], ignore_index=True),
         pd.concat([p.counts for p in parts], ignore_index=True),
-        {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
+        {k: concat_sides([p.sides[k] for p in parts]) for k in parts[0].sides},
     )
 
 
@@ -243,29 +246,26 @@ def _choose_parents(
 ) -> np.ndarray:
     """Parent positions for n rows of a non-driving FK.
 
-    A row goes to a parent of the label its own values predict (relations.Link), weighted by
-    the children count the parent's model sampled; without either, production's
-    children-per-parent distribution decides (``drawn``: drawn once for all of a table's
-    chunks, so that every chunk favours the same parents).
+    Each parent gets one of production's children counts (in the order of the counts its model
+    sampled), and a row goes to a parent of the label its own values predict (relations.Link).
+    ``drawn``: production's counts drawn once for all of a table's chunks, so that every chunk
+    favours the same parents.
     """
     n = len(frame)
     parent = ctx.views[fk.ref_table]
     fk_profile = ctx.extract.profiles[table.name].foreign_keys[fk.name]
     weights = parent.hidden(count_column(table.name, fk))
     link = ctx.extract.profiles[table.name].links.get(fk.name)
-    labels = parent.label(table.name, fk) if link is not None else None
+    side = parent.side(table.name, fk) if link is not None else None
     unique = table.is_unique(fk.columns)
-    if unique or parent.rows == 0 or (weights is None and labels is None):
+    if unique or parent.rows == 0 or (weights is None and side is None):
         return assign_parents(rng, fk_profile, parent.rows, n, fk.nullable, unique, drawn)
     wants = ~(rng.random(n) < fk_profile.null_rate) if fk.nullable else np.ones(n, bool)
-    if weights is not None:
-        w = weights.astype("float64").fillna(0.0).clip(lower=0).to_numpy()
-    elif drawn is not None:
-        w = drawn
-    else:
-        w = draw_counts(rng, fk_profile, parent.rows).astype(float)
+    w = drawn if drawn is not None else draw_counts(rng, fk_profile, parent.rows)
+    if weights is not None:  # production's counts, in the order of the modelled ones
+        w = counts_by_rank(rng, w, weights)
     return parents_by_label(
-        rng, w, labels, link.child_labels(frame) if labels is not None else None, wants
+        rng, w, side, link.child_side(frame, rng) if side is not None else None, wants
     )
 
 
@@ -504,9 +504,9 @@ def _make_chunk(
     if driver is not None and part.driver_idx is not None:
         # rows of a cluster go to parents of that cluster: child values follow the parent's
         link = profile.links.get(driver.name)
-        labels = ctx.views[driver.ref_table].label(table.name, driver)
-        if link is not None and labels is not None and n:
-            perm = match_rows(rng, labels[part.driver_idx], link.child_labels(frame))
+        side = ctx.views[driver.ref_table].side(table.name, driver)
+        if link is not None and side is not None and n:
+            perm = match_rows(rng, side.take(part.driver_idx), link.child_side(frame, rng))
             frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
@@ -602,9 +602,17 @@ def _avoid_copies(
         if m == 0:
             break
         fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"))
+        redrawn = frame.loc[match, columns].reset_index(drop=True)
         for name in modelled:
-            frame.loc[match, name] = fresh[name].to_numpy()
-        resampled += m
+            redrawn[name] = fresh[name].to_numpy()
+        # only rows the new draw frees from the match change: the others keep the values their
+        # parent was matched on (a table of few value combinations would otherwise lose the
+        # parent/child relationship and gain nothing)
+        better = ~np.isin(row_hashes(redrawn), production)
+        rows = np.flatnonzero(match)[better]
+        for name in modelled:
+            frame.loc[frame.index[rows], name] = fresh[name].to_numpy()[better]
+        resampled += int(better.sum())
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)
     real = ctx.extract.frames[table.name]
@@ -630,7 +638,7 @@ def _nudge_copies(
     number by a unit or two of its precision, inside the column's synthetic range."""
     numbers = [c for c in modelled if c.kind in ("integer", "numeric", "float")]
     rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "nudge" + tag))
-    for attempt in range(24):
+    for attempt in range(NUDGE_ROUNDS):
         match = np.isin(row_hashes(frame[columns]), production)
         if not match.any() or not numbers:
             return

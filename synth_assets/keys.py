@@ -22,11 +22,23 @@ NO_PARENT = -1
 
 
 def draw_counts(rng: np.random.Generator, profile: FkProfile, n_parents: int) -> np.ndarray:
-    """Children of each synthetic parent, drawn from production's distribution."""
-    total = profile.parents.sum()
+    """Children of each synthetic parent: production's distribution at evenly spaced quantiles
+    (one random offset), in random order.
+
+    Stratified rather than independent draws: with as many synthetic parents as production has,
+    the counts are exactly production's (6 shippers, 3 of them without orders, stay so), and on
+    other scales the distribution is met as closely as whole parents allow.
+    """
+    total = int(profile.parents.sum())
     if n_parents == 0 or total == 0:
         return np.zeros(n_parents, dtype=np.int64)
-    return rng.choice(profile.counts, size=n_parents, p=profile.parents / total)
+    order = np.argsort(profile.counts, kind="stable")
+    values = np.asarray(profile.counts)[order]
+    ends = np.cumsum(np.asarray(profile.parents, dtype=np.int64)[order])
+    offset = rng.random()
+    positions = np.floor((np.arange(n_parents) + offset) * total / n_parents).astype(np.int64)
+    picks = values[np.searchsorted(ends, positions, side="right")]
+    return picks[rng.permutation(n_parents)].astype(np.int64)
 
 
 def fit_total(
@@ -73,10 +85,17 @@ def assign_parents(
         positions = np.flatnonzero(wants)[: len(chosen)]
         idx[positions] = chosen
         return idx
-    weights = drawn if drawn is not None else draw_counts(rng, profile, n_parents).astype(float)
-    weights = weights + (0.0 if weights.sum() else 1.0)
-    idx[wants] = rng.choice(n_parents, size=m, p=weights / weights.sum())
+    counts = drawn if drawn is not None else draw_counts(rng, profile, n_parents)
+    slots = parent_slots(rng, counts, m)
+    idx[wants] = slots[rng.permutation(m)]
     return idx
+
+
+def parent_slots(rng: np.random.Generator, counts: np.ndarray, rows: int) -> np.ndarray:
+    """Parent positions, parent i repeated as often as its count, adjusted to ``rows`` in all:
+    the children per parent of the rows that fill them are exactly these counts."""
+    c = np.round(np.nan_to_num(np.asarray(counts, dtype="float64"))).clip(min=0).astype(np.int64)
+    return np.repeat(np.arange(len(c)), fit_total(rng, c, rows, at_most_one=False))
 
 
 def self_parents(

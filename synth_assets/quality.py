@@ -8,10 +8,13 @@ external resource) with real-vs-synthetic distributions per column and the child
 histogram of every foreign key.
 
 What is evaluated
-    Numbers, booleans, dates and timestamps, enums, and text columns with at most
-    ``MAX_CATEGORIES`` distinct production values that repeat (a unique column, or one whose every
-    value is distinct, is a set of labels, not categories: the synthetic copy makes up new ones,
-    so its score would always be 0). Personal data (``pii.pii_kind``), free text,
+    Numbers, booleans, dates and timestamps, enums, and the text columns prodtwin treats as
+    categories (``roles.not_category``: at most ``MAX_CATEGORIES`` distinct production values,
+    at most one distinct value per two rows, short values). A unique text column, or one of
+    mostly distinct values (names of things, titles, URLs), is a set of labels, not categories:
+    the synthetic copy makes up new ones, so it is left out, like SDV's own metadata detection
+    leaves out such columns (as ``id``/``unknown``). A column with one value in every production
+    row is not scored either. Personal data (``pii.pii_kind``), free text,
     json, arrays, bytea, inet, uuid and other types are left out (bytea lengths are still plotted).
     Primary and foreign key columns are given sdtype ``id``. SDMetrics relationships are the
     single-column foreign keys that reference their parent's single-column primary key, other than
@@ -54,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.pii import pii_kind
-from synth_assets.roles import MAX_CATEGORIES  # more distinct values: free text
+from synth_assets.roles import MAX_CATEGORIES, not_category
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 log = logging.getLogger("prodtwin")
@@ -124,6 +127,10 @@ def _plan_table(table: Table, real: pd.DataFrame, synthetic: pd.DataFrame) -> _T
             plan.excluded[name] = f"{col.kind} column"
         elif not real[name].notna().any():
             plan.excluded[name] = "always NULL in production"
+        elif real[name].nunique(dropna=False) == 1:
+            # nothing to compare, and SDMetrics' pair metrics raise ConstantInputError on it
+            # (which used to cost the whole intertable property)
+            plan.excluded[name] = "one value in every production row"
         elif col.kind == "text" and (reason := _not_categorical(table, name, real[name])):
             plan.excluded[name] = reason
         else:
@@ -135,15 +142,11 @@ def _plan_table(table: Table, real: pd.DataFrame, synthetic: pd.DataFrame) -> _T
 
 
 def _not_categorical(table: Table, name: str, production: pd.Series) -> str | None:
-    """Why a text column is not a category column (None when it is one)."""
-    distinct = int(production.nunique(dropna=True))
-    if distinct > MAX_CATEGORIES:
-        return f"free text ({distinct} distinct values)"
+    """Why a text column is not a category column (None when it is one): prodtwin's own rule
+    (roles.not_category), so the columns scored as categories are those it may reproduce."""
     if table.is_unique((name,)):
         return "unique text"
-    if distinct > 1 and distinct == int(production.notna().sum()):
-        return "every value distinct"
-    return None
+    return not_category(production)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from synth_assets.config import Config
 from synth_assets.db import raw
 from synth_assets.encoding import Encoder
 from synth_assets.extract import Extract, qualified, select_item, to_frame
+from synth_assets.keys import parent_slots
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 COUNT_PREFIX = "__n__"
@@ -41,6 +42,12 @@ MIN_ROWS_TO_CLUSTER = 20
 PARENTS_PER_CLUSTER = 8
 KMEANS_FIT_ROWS = 20_000
 PARENT_WEIGHT = 0.3
+CANONICAL_RIDGE = 1e-3
+MIN_WITHIN_CORRELATION = 0.05
+SHARED_AGREEMENT = 0.8
+STRETCH = 2  # a label short of room takes up to this many times the mean count per parent
+MAX_SHARED_NUMBERS = 20
+MAX_WITHIN_CORRELATION = 0.999
 
 
 def count_column(child: str, fk: ForeignKey) -> str:
@@ -117,29 +124,165 @@ def _lookup(frame: pd.DataFrame, columns: list[str], table: pd.DataFrame, value:
     return _lookup_many(frame, columns, table, [value])[value]
 
 
+@dataclass(frozen=True)
+class Side:
+    """What matching needs of one side of a link, per row: its label and its canonical score
+    (None: no linear dependence worth keeping, rows of a label are paired at random)."""
+
+    labels: np.ndarray
+    scores: np.ndarray | None = None
+
+    def take(self, positions: np.ndarray) -> Side:
+        return Side(self.labels[positions], None if self.scores is None else self.scores[positions])
+
+
+def concat_sides(parts: list[Side]) -> Side:
+    """The side of a table generated in chunks, from its chunks' sides."""
+    scored = all(p.scores is not None for p in parts)
+    return Side(
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.scores for p in parts]) if scored else None,  # type: ignore[misc]
+    )
+
+
 @dataclass
 class Link:
-    """One FK's parent/child relationship reduced to a cluster label both sides can compute.
+    """One FK's parent/child relationship reduced to a cluster label both sides can compute,
+    and one canonical direction for what the label leaves.
 
     The label is learned by k-means on production's parent columns plus the children's columns
     averaged per parent; two small decision trees predict it, one from a parent row and one from
-    a child row. Only production-derived split points are kept, never rows.
+    a child row. Within a label, a child row is paired with a parent by rank along the first
+    canonical correlation pair of (parent columns, child columns), with noise that brings the
+    paired correlation back to production's within-label one: an order line's price follows
+    its product's price finely, not only by price band. Only split points, weights and one
+    correlation are kept, never rows.
     """
 
     parent: Encoder
     parent_tree: Any
     child: Encoder
     child_tree: Any
+    label_map: np.ndarray  # parent cluster -> the label its children are predicted
+    parent_weights: np.ndarray | None = None
+    child_weights: np.ndarray | None = None
+    within: float = 0.0  # production's correlation of the two scores inside a label
+    # a category the child shares with its parent (an invoice's billing country is its
+    # customer's country): its values are the labels, on both sides, instead of clusters
+    parent_key: str | None = None
+    child_key: str | None = None
+
+    def parent_columns(self) -> list[str]:
+        """The parent columns a child needs at generation (a compact parent view keeps these,
+        or only the :meth:`parent_side` arrays)."""
+        return list(self.parent.order)
 
     def parent_labels(self, frame: pd.DataFrame) -> np.ndarray:
-        if frame.empty:
-            return np.zeros(0, dtype=np.int64)
-        return np.asarray(self.parent_tree.predict(self.parent.transform(frame)))
+        return self.parent_side(frame).labels
 
     def child_labels(self, frame: pd.DataFrame) -> np.ndarray:
         if frame.empty:
             return np.zeros(0, dtype=np.int64)
         return np.asarray(self.child_tree.predict(self.child.transform(frame)))
+
+    def parent_side(self, frame: pd.DataFrame) -> Side:
+        """Label and score of each parent row: all a child table needs of its parent."""
+        if frame.empty:
+            return Side(np.zeros(0, dtype=np.int64), None)
+        x = self.parent.transform(frame)
+        if self.parent_key is not None:
+            labels = _key_text(frame[self.parent_key])
+        else:
+            labels = self.label_map[np.asarray(self.parent_tree.predict(x)).astype(np.int64)]
+        return Side(labels, None if self.parent_weights is None else x @ self.parent_weights)
+
+    def child_side(self, frame: pd.DataFrame, rng: np.random.Generator) -> Side:
+        if frame.empty:
+            return Side(np.zeros(0, dtype=np.int64), None)
+        x = self.child.transform(frame)
+        if self.child_key is not None:
+            labels = _key_text(frame[self.child_key])
+        else:
+            labels = np.asarray(self.child_tree.predict(x))
+        if self.child_weights is None:
+            return Side(labels, None)
+        scores = x @ self.child_weights
+        spread = float(scores.std()) or 1.0
+        # ranks paired exactly would make the correlation 1; noise of this size leaves rho
+        noise = np.sqrt(max(1.0 - self.within**2, 0.0)) / max(self.within, 1e-6)
+        return Side(labels, scores / spread + noise * rng.standard_normal(len(scores)))
+
+
+def _predictable(true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per cluster, the label the child tree predicts most often for its children."""
+    size = int(max(true.max(initial=0), predicted.max(initial=0))) + 1
+    table = np.zeros((size, size), dtype=np.int64)
+    np.add.at(table, (true, predicted), 1)
+    out = table.argmax(axis=1)
+    empty = table.sum(axis=1) == 0
+    out[empty] = np.flatnonzero(empty)
+    return out.astype(np.int64)
+
+
+def _inverse_sqrt(cov: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(cov)
+    return (vectors / np.sqrt(np.maximum(values, 1e-9))) @ vectors.T
+
+
+def _canonical(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the first canonical correlation pair of x and y (ridge-regularised)."""
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    n = max(len(x), 1)
+    sxx = x.T @ x / n + CANONICAL_RIDGE * np.eye(x.shape[1])
+    syy = y.T @ y / n + CANONICAL_RIDGE * np.eye(y.shape[1])
+    wx, wy = _inverse_sqrt(sxx), _inverse_sqrt(syy)
+    u, _, vt = np.linalg.svd(wx @ (x.T @ y / n) @ wy)
+    return wx @ u[:, 0], wy @ vt[0]
+
+
+def _demeaned(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    sums = np.zeros((int(groups.max(initial=0)) + 1, x.shape[1]))
+    np.add.at(sums, groups, x)
+    sizes = np.bincount(groups, minlength=len(sums))[:, None]
+    return x - (sums / np.maximum(sizes, 1))[groups]
+
+
+def _within_correlation(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> float:
+    """Correlation of a and b once each label's mean is taken out."""
+    groups = pd.DataFrame({"a": a, "b": b, "g": labels}).groupby("g")
+    da = a - groups["a"].transform("mean").to_numpy()
+    db = b - groups["b"].transform("mean").to_numpy()
+    denominator = float(np.sqrt((da**2).sum() * (db**2).sum()))
+    return float((da * db).sum() / denominator) if denominator > 0 else 0.0
+
+
+def _scores(
+    parent_x: np.ndarray, child_x: np.ndarray, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+    """The canonical weights of (parent row, child row) pairs and their within-label correlation,
+    or Nones when that correlation is too weak to be worth keeping."""
+    if parent_x.shape[1] == 0 or child_x.shape[1] == 0 or len(child_x) < MIN_ROWS_TO_CLUSTER:
+        return None, None, 0.0
+    rng = np.random.default_rng(seed)
+    if len(child_x) > KMEANS_FIT_ROWS:
+        pick = rng.choice(len(child_x), KMEANS_FIT_ROWS, replace=False)
+        parent_x, child_x, labels = parent_x[pick], child_x[pick], labels[pick]
+    # the direction of what the labels leave: each label's means taken out first (else the
+    # first pair would be the label itself, a country shared by both sides)
+    frame = pd.DataFrame({"g": pd.Series(labels, dtype=object).astype(str).to_numpy()})
+    by = frame.groupby("g").ngroup().to_numpy()
+    a, b = _canonical(_demeaned(parent_x, by), _demeaned(child_x, by))
+    pa, pb = parent_x @ a, child_x @ b
+    within = _within_correlation(pa, pb, labels)
+    overall = float(np.corrcoef(pa, pb)[0, 1]) if pa.std() > 0 and pb.std() > 0 else 0.0
+    if overall < 0:  # the direction's sign is free: make the pairing positive
+        a, within, overall = -a, -within, -overall
+    if within < MIN_WITHIN_CORRELATION:
+        return None, None, 0.0
+    # the noise is set for the pair's whole correlation: labels of synthetic parents only
+    # roughly align with their children's, so the scores carry most of the pairing
+    return a, b, min(overall, MAX_WITHIN_CORRELATION)
 
 
 def _clusters(x: np.ndarray, seed: int) -> np.ndarray:
@@ -192,29 +335,94 @@ def learn_link(
         child_x.var(axis=0), 1e-12
     )
     agg = _lookup_many(pframe, keys, means, agg_cols).to_numpy(dtype=float)
-    if agg.size:  # standardise across parents; parents without children sit at the mean
-        mean, std = np.nanmean(agg, axis=0), np.nanstd(agg, axis=0)
-        agg = np.nan_to_num((agg - mean) / np.where(std > 0, std, 1.0))
-        agg = agg * np.sqrt(np.clip(explained, 0.0, 1.0))
+    # parents without children show nothing of their children: they are left out of the
+    # clustering and take the label their own columns predict (at the mean of the children's
+    # columns they would join the commonest cluster whatever they are)
+    parented = ~np.isnan(agg).any(axis=1) if agg.size else np.zeros(len(pframe), dtype=bool)
+    if parented.sum() < MIN_ROWS_TO_CLUSTER:
+        return None
+    agg = agg[parented]
+    mean, std = agg.mean(axis=0), agg.std(axis=0)  # standardised across parents
+    agg = (agg - mean) / np.where(std > 0, std, 1.0) * np.sqrt(np.clip(explained, 0.0, 1.0))
     parent_enc = Encoder.fit(pframe, pcols)
     parent_x = parent_enc.transform(pframe)
     # the clusters are about what the children show of their parent; the parent's own columns
     # weigh less (they only break ties), else its unrelated columns would use up the clusters
-    labels = _clusters(np.hstack([PARENT_WEIGHT * parent_x, agg]), seed)
+    clustered = _clusters(np.hstack([PARENT_WEIGHT * parent_x[parented], agg]), seed)
+    parent_tree = _tree(parent_x[parented], clustered, seed)
+    labels = np.asarray(parent_tree.predict(parent_x))
+    labels[parented] = clustered
     # each child row with its parent's label (unknown when a row cap left the parent out)
     table = pd.DataFrame({**{k: pframe[k] for k in keys}, "__label": labels})
     own = cframe[list(fk.columns)].copy()
     own.columns = keys
-    known = _lookup(own, keys, table, "__label")
+    table["__pos"] = np.arange(len(pframe))
+    found = _lookup_many(own, keys, table, ["__label", "__pos"])
+    known = found["__label"]
     rows = known.notna().to_numpy()
     if rows.sum() < MIN_ROWS_TO_CLUSTER:
         return None
+    child_labels = known[rows].astype(int).to_numpy()
+    child_tree = _tree(child_x[rows], child_labels, seed)
+    # a parent cluster its children cannot tell from another (tracks of one price split by
+    # length, when a line only shows the price) takes the label its children are predicted:
+    # else that cluster's parents would get no children and the other's all of them
+    label_map = _predictable(child_labels, np.asarray(child_tree.predict(child_x[rows])))
+    child_labels = label_map[child_labels]
+    parent_of_row = found["__pos"][rows].astype(int).to_numpy()
+    shared = _shared_category(pframe, pcols, cframe[rows], ccols, parent_of_row)
+    groups = _key_text(cframe[shared[1]][rows]) if shared is not None else child_labels
+    weights_p, weights_c, within = _scores(parent_x[parent_of_row], child_x[rows], groups, seed)
     return Link(
         parent_enc,
-        _tree(parent_x, labels, seed),
+        parent_tree,
         child_enc,
-        _tree(child_x[rows], known[rows].astype(int).to_numpy(), seed),
+        child_tree,
+        label_map,
+        weights_p,
+        weights_c,
+        within,
+        shared[0] if shared is not None else None,
+        shared[1] if shared is not None else None,
     )
+
+
+def _key_text(values: pd.Series) -> np.ndarray:
+    """A shared column's values as labels: numbers by value (1 and 1.0 alike), NULL apart."""
+    if pd.api.types.is_bool_dtype(values) or Encoder._is_category(values):
+        return Encoder._text(values).to_numpy()
+    x = pd.to_numeric(values, errors="coerce").astype("float64")
+    return x.round(9).astype(str).where(x.notna(), "<null>").to_numpy()
+
+
+def _few_values(values: pd.Series) -> bool:
+    """A category, or a number of few values (a price of 0.99 or 1.99)."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    return Encoder._is_category(values) or values.nunique() <= MAX_SHARED_NUMBERS
+
+
+def _shared_category(
+    pframe: pd.DataFrame,
+    pcols: list[str],
+    children: pd.DataFrame,
+    ccols: list[str],
+    parent_of_row: np.ndarray,
+) -> tuple[str, str] | None:
+    """The (parent, child) columns of few values that agree on most child rows, when they
+    agree on at least SHARED_AGREEMENT of them."""
+    best: tuple[float, str, str] | None = None
+    parents = [p for p in pcols if _few_values(pframe[p])]
+    for c in ccols:
+        if not _few_values(children[c]):
+            continue
+        mine = _key_text(children[c])
+        for p in parents:
+            theirs = _key_text(pframe[p])[parent_of_row]
+            agree = float(np.mean(mine == theirs)) if len(mine) else 0.0
+            if agree >= SHARED_AGREEMENT and (best is None or agree > best[0]):
+                best = (agree, p, c)
+    return None if best is None else (best[1], best[2])
 
 
 def learn_links(
@@ -266,62 +474,133 @@ def counts_by_rank(rng: np.random.Generator, drawn: np.ndarray, modelled: Any) -
     return out
 
 
-def match_rows(
-    rng: np.random.Generator, slot_labels: np.ndarray, row_labels: np.ndarray
-) -> np.ndarray:
+def _ranked(labels: np.ndarray, scores: np.ndarray | None, tiebreak: np.ndarray) -> pd.DataFrame:
+    """Each position's label and its rank inside the label (by score, else by ``tiebreak``)."""
+    label = pd.Series(labels, dtype=object).astype(str).to_numpy()
+    key = tiebreak if scores is None else scores
+    order = np.lexsort((tiebreak, key, label))
+    frame = pd.DataFrame({"label": label[order], "pos": order})
+    frame["rank"] = frame.groupby("label", sort=False).cumcount()
+    return frame
+
+
+def match_rows(rng: np.random.Generator, slots: Side, rows: Side) -> np.ndarray:
     """A permutation of rows such that row ``perm[i]`` fills slot ``i`` with the same label
-    wherever the label counts allow; the rest are paired at random."""
-    n = len(slot_labels)
+    wherever the label counts allow (by rank of score inside a label when both sides have
+    scores, else at random); the rest are paired at random."""
+    n = len(slots.labels)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    slots = pd.DataFrame({"label": pd.Series(slot_labels, dtype=object).astype(str)})
-    slots["rank"] = slots.groupby("label").cumcount()
-    slots["slot"] = np.arange(n)
-    shuffled = rng.permutation(n)
-    rows = pd.DataFrame(
-        {"label": pd.Series(row_labels, dtype=object).astype(str).to_numpy()[shuffled]}
-    )
-    rows["rank"] = rows.groupby("label").cumcount()
-    rows["row"] = shuffled
-    pairs = slots.merge(rows, on=["label", "rank"], how="inner")
+    scored = slots.scores is not None and rows.scores is not None
+    a = _ranked(slots.labels, slots.scores if scored else None, rng.permutation(n))
+    b = _ranked(rows.labels, rows.scores if scored else None, rng.permutation(n))
+    if scored:  # equal ranks across labels of different sizes: spread the smaller side evenly
+        a["rank"] = _spread(a, b)
+    pairs = a.merge(b, on=["label", "rank"], how="inner", suffixes=("_slot", "_row"))
     perm = np.full(n, -1, dtype=np.int64)
-    perm[pairs["slot"].to_numpy()] = pairs["row"].to_numpy()
+    perm[pairs["pos_slot"].to_numpy()] = pairs["pos_row"].to_numpy()
     used = np.zeros(n, dtype=bool)
-    used[pairs["row"].to_numpy()] = True
+    used[pairs["pos_row"].to_numpy()] = True
     free = rng.permutation(np.flatnonzero(~used))
     perm[perm == -1] = free
     return perm
 
 
+def _spread(slots: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Slot ranks rescaled to the row ranks of their label, so that when a label has more
+    slots than rows (or fewer) the pairs still run from low scores to high on both sides."""
+    n_slots = slots.groupby("label", sort=False)["rank"].transform("size").to_numpy()
+    n_rows = slots["label"].map(rows.groupby("label", sort=False).size()).fillna(0).to_numpy()
+    if (n_slots == n_rows).all():
+        return slots["rank"].to_numpy()
+    spread = np.floor((slots["rank"].to_numpy() + 0.5) * n_rows / n_slots).astype(np.int64)
+    # one slot per row rank: the first slot of each rescaled rank takes it, the others none
+    taken = pd.Series(spread).groupby([slots["label"].to_numpy(), spread]).cumcount().to_numpy()
+    return np.where(taken == 0, spread, -1 - np.arange(len(spread)))
+
+
 def parents_by_label(
     rng: np.random.Generator,
-    weights: np.ndarray,
-    parent_labels: np.ndarray | None,
-    row_labels: np.ndarray | None,
+    counts: np.ndarray,
+    parents: Side | None,
+    rows_side: Side | None,
     wants: np.ndarray,
 ) -> np.ndarray:
-    """Parent position per row (-1 where not wanted): chosen with the given weights among the
-    parents whose label is the row's (among all parents when no parent has that label)."""
+    """Parent position per row (-1 where not wanted).
+
+    Each parent has room for its children count (adjusted to the rows wanted); the rows of a
+    label fill the room of the parents of that label (by rank of score, see :class:`Link`),
+    stretched to at most STRETCH times the mean count per parent when the label is short of
+    room, and the rows left fill the room left (by rank of score, else at random). Children per
+    parent stay the counts wherever the labels agree with them, where independent draws would
+    smooth them (a parent without children would get some) and pile a label's rows onto its few
+    parents. One pass per label (a shared column has at most 50 values, clusters 8).
+    """
     n = len(wants)
     idx = np.full(n, -1, dtype=np.int64)
-    if len(weights) == 0:
+    rows = np.flatnonzero(wants)
+    if len(counts) == 0 or len(rows) == 0:
         return idx
-    w = np.asarray(weights, dtype=float)
-    w = w if w.sum() > 0 else np.ones_like(w)
-    todo = wants.copy()
-    if parent_labels is not None and row_labels is not None:
-        plabels = pd.Series(parent_labels, dtype=object).astype(str).to_numpy()
-        rlabels = pd.Series(row_labels, dtype=object).astype(str).to_numpy()
-        for label in np.unique(rlabels[todo]):
-            rows = np.flatnonzero(todo & (rlabels == label))
+    room = np.bincount(parent_slots(rng, counts, len(rows)), minlength=len(counts))
+    typical = STRETCH * max(1, int(np.ceil(len(rows) / len(room))))
+    left = np.ones(len(rows), dtype=bool)
+    scored = False
+    if parents is not None and rows_side is not None:
+        plabels = pd.Series(parents.labels, dtype=object).astype(str).to_numpy()
+        mine_side = rows_side.take(rows)
+        rlabels = pd.Series(mine_side.labels, dtype=object).astype(str).to_numpy()
+        scored = parents.scores is not None and mine_side.scores is not None
+        for label in np.unique(rlabels):
+            members = np.flatnonzero(plabels == label)
+            mine = np.flatnonzero(rlabels == label)
+            # a label's parents may take more than their room, up to twice the mean count: a
+            # label whose parents drew small counts (or that synthetic parents have fewer of
+            # than production had) is not starved, and counts are stretched no further
+            take = int(min(len(mine), max(room[members].sum(), len(members) * typical)))
+            if take == 0:
+                continue
+            mine = mine[rng.permutation(len(mine))[:take]]  # more rows than room: some wait
+            slots = members[parent_slots(rng, room[members], take)]
+            if scored:  # low scores with low scores: ranks paired
+                slots = slots[np.argsort(parents.scores[slots], kind="stable")]
+                mine = mine[np.argsort(mine_side.scores[mine], kind="stable")]
+            idx[rows[mine]] = slots
+            room = np.maximum(room - np.bincount(slots, minlength=len(room)), 0)
+            left[mine] = False
+    rest = np.flatnonzero(left)  # the room that is left: by score where there are scores
+    if len(rest):
+        slots = parent_slots(rng, room, len(rest))
+        if parents is not None and rows_side is not None and scored:
+            slots = slots[np.argsort(parents.scores[slots], kind="stable")]
+            rest = rest[np.argsort(mine_side.scores[rest], kind="stable")]
+        else:
+            rest = rest[rng.permutation(len(rest))]
+        idx[rows[rest]] = slots
+    return idx
+    c = np.round(np.nan_to_num(np.asarray(counts, dtype="float64"))).clip(min=0).astype(np.int64)
+    left = np.ones(len(rows), dtype=bool)
+    free = np.ones(len(c), dtype=bool)  # parents whose label no row asked for
+    if parents is not None and rows_side is not None:
+        plabels = pd.Series(parents.labels, dtype=object).astype(str).to_numpy()
+        mine_side = rows_side.take(rows)
+        rlabels = pd.Series(mine_side.labels, dtype=object).astype(str).to_numpy()
+        scored = parents.scores is not None and mine_side.scores is not None
+        for label in np.unique(rlabels):
             members = np.flatnonzero(plabels == label)
             if len(members) == 0:
                 continue
-            wg = w[members]
-            wg = wg if wg.sum() > 0 else np.ones(len(members))
-            idx[rows] = members[rng.choice(len(members), size=len(rows), p=wg / wg.sum())]
-            todo[rows] = False
-    m = int(todo.sum())
-    if m:
-        idx[todo] = rng.choice(len(w), size=m, p=w / w.sum())
+            mine = np.flatnonzero(rlabels == label)
+            slots = members[parent_slots(rng, c[members], len(mine))]
+            if scored:  # low scores with low scores: ranks paired
+                slots = slots[np.argsort(parents.scores[slots], kind="stable")]
+                order = mine[np.argsort(mine_side.scores[mine], kind="stable")]
+            else:
+                order = mine[rng.permutation(len(mine))]
+            idx[rows[order]] = slots
+            left[mine] = False
+            free[members] = False
+    rest = rows[left]
+    if len(rest):
+        pool = np.flatnonzero(free) if free.any() and c[free].sum() else np.arange(len(c))
+        idx[rest[rng.permutation(len(rest))]] = pool[parent_slots(rng, c[pool], len(rest))]
     return idx

@@ -37,6 +37,8 @@ MODELLED_KINDS = {
     "enum",
 }
 MAX_CATEGORIES = 50
+CATEGORY_SHARE = 0.5  # at most this many distinct values per row: a category
+LONG_TEXT = 40  # mean characters above which text is prose
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,25 @@ def _looks_like_code(values: pd.Series) -> bool:
         and not sample.str.contains(" ").any()
         and sample.str.len().max() <= 40
     )
+
+
+def not_category(values: pd.Series) -> str | None:
+    """Why a text column is not a category (None when it is one).
+
+    A category repeats: a column of mostly distinct values (more than half as many values as
+    rows) names things or people, and long values are prose. Such columns are generated as new
+    text, never copied; the quality report (synth_assets.quality) uses this same rule to decide
+    which text columns it scores as categories, so what is scored is what is reproduced.
+    """
+    present = values.dropna()
+    distinct = int(present.nunique())
+    if distinct > MAX_CATEGORIES:
+        return f"free text ({distinct} distinct values)"
+    if len(present) and present.astype(str).str.len().mean() > LONG_TEXT:
+        return "long text"
+    if distinct > CATEGORY_SHARE * len(present):
+        return f"mostly distinct values ({distinct} in {len(present)} rows)"
+    return None
 
 
 def column_roles(
@@ -103,12 +124,7 @@ def column_roles(
         elif col.kind in MODELLED_KINDS:  # a unique number or date: model it, then de-duplicate
             roles[col.name] = ColumnRole(MODEL, unique=True)
         elif col.kind == "text":
-            distinct = values.nunique(dropna=True)
-            present = int(values.notna().sum())
-            long_text = bool(present) and values.dropna().astype(str).str.len().mean() > 40
-            # a category repeats: a column of mostly distinct values names things or people
-            categorical = distinct <= MAX_CATEGORIES and distinct <= 0.5 * present
-            if unique or long_text or not categorical:
+            if unique or not_category(values) is not None:
                 role = CODE if _looks_like_code(values.dropna()) else WORDS
                 roles[col.name] = ColumnRole(role, unique=unique)
             else:

@@ -116,6 +116,8 @@ KNOTS = 512
 MIN_LEAF_ROWS = 20
 ROWS_PER_KNOT = 10
 SCORE_NOISE = 0.1
+MAX_DISCRETE_VALUES = 20
+MIN_VALUE_ROWS = 3  # rare_category_count's default plus one
 
 
 @dataclass(frozen=True)
@@ -129,15 +131,25 @@ class Marginal:
 
     probs: np.ndarray
     knots: np.ndarray
+    # few values (a price of 0.99 or 1.99, a quantity of 1 to 4): knots are the values and probs
+    # their cumulative shares; a score maps to a value, never to one in between (1.34)
+    discrete: bool = False
 
     @classmethod
     def fit(cls, values: pd.Series, rng: np.random.Generator) -> tuple[Marginal, pd.Series]:
         present = values.notna().to_numpy()
         x = values.to_numpy(dtype="float64")[present]
-        # about ten production rows per knot: finer would trace the training rows themselves
-        k = int(min(KNOTS, max(2, len(x) // ROWS_PER_KNOT)))
-        probs = np.linspace(0.0, 1.0, k)
-        marginal = cls(probs, np.quantile(x, probs))
+        support, counts = np.unique(x, return_counts=True)
+        # values that at least a few rows share: a value of one or two rows is not reproduced
+        common = counts >= MIN_VALUE_ROWS
+        if len(support) <= MAX_DISCRETE_VALUES and common.sum() >= 2:
+            shares = np.cumsum(counts[common]) / counts[common].sum()
+            marginal = cls(shares, support[common], discrete=True)
+        else:
+            # about ten production rows per knot: finer would trace the training rows themselves
+            k = int(min(KNOTS, max(2, len(x) // ROWS_PER_KNOT)))
+            probs = np.linspace(0.0, 1.0, k)
+            marginal = cls(probs, np.quantile(x, probs))
         # ranks with ties broken at random: the scores are normal even for a column of few values
         order = np.lexsort((rng.random(len(x)), x))
         ranks = np.empty(len(x))
@@ -150,10 +162,26 @@ class Marginal:
         z = pd.to_numeric(scores, errors="coerce").to_numpy(dtype="float64")
         # a little independent noise: rows of a perfectly correlated pair (a reading taken every
         # three hours) would otherwise sit on production's line, closer than its own rows are
-        z = (z + SCORE_NOISE * rng.standard_normal(len(z))) / np.sqrt(1 + SCORE_NOISE**2)
-        return pd.Series(np.interp(ndtr(z), self.probs, self.knots), index=scores.index).where(
-            ~np.isnan(z)
-        )
+        if self.discrete:  # no noise: a value is a value, there is no line to blur
+            u = ndtr(z)
+            at = np.minimum(np.searchsorted(self.probs, u, side="right"), len(self.knots) - 1)
+            restored = self.knots[at]
+        else:
+            z = (z + SCORE_NOISE * rng.standard_normal(len(z))) / np.sqrt(1 + SCORE_NOISE**2)
+            restored = np.interp(ndtr(z), self.probs, self.knots)
+        return pd.Series(restored, index=scores.index).where(~np.isnan(z))
+
+    def scores_of(self, values: pd.Series, rng: np.random.Generator) -> pd.Series:
+        """Normal scores that restore to the given values of a discrete column: a score drawn
+        inside each value's share of the scale (NaN for NULL)."""
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+        present = ~np.isnan(x)
+        at = np.minimum(np.searchsorted(self.knots, x[present]), len(self.knots) - 1)
+        low = np.where(at > 0, self.probs[np.maximum(at - 1, 0)], 0.0)
+        u = low + rng.random(len(at)) * (self.probs[at] - low)
+        scores = np.full(len(x), np.nan)
+        scores[present] = ndtri(np.clip(u, 1e-9, 1 - 1e-9))
+        return pd.Series(scores, index=values.index)
 
 
 CATEGORY_SDTYPES = ("categorical", "boolean")
@@ -178,10 +206,19 @@ class Refiner:
     classes: np.ndarray  # the original values (True, "EUR", ...), NaN for NULL
 
     @classmethod
-    def fit(cls, data: pd.DataFrame, column: str, features: list[str], seed: int) -> Refiner | None:
+    def fit(
+        cls,
+        data: pd.DataFrame,
+        column: str,
+        features: list[str],
+        seed: int,
+        target: pd.Series | None = None,
+    ) -> Refiner | None:
+        """``target``: the column's values when ``data`` holds its scores (discrete numbers)."""
         from sklearn.tree import DecisionTreeClassifier
 
-        y = data[column].astype(object).where(data[column].notna(), NULL_CLASS).astype(str)
+        values = data[column] if target is None else target
+        y = values.astype(object).where(values.notna(), NULL_CLASS).astype(str)
         if y.nunique() < 2 or not features:
             return None
         encoder = Encoder.fit(data, features)
@@ -189,13 +226,18 @@ class Refiner:
         tree = DecisionTreeClassifier(
             max_depth=8, min_samples_leaf=leaf, random_state=seed % 2**31
         ).fit(encoder.transform(data), y.to_numpy())
-        originals = {str(v): v for v in data[column].dropna().unique()}
+        originals = {str(v): v for v in values.dropna().unique()}
         classes = np.array([originals.get(c, np.nan) for c in tree.classes_], dtype=object)
         return cls(column, features, encoder, tree, classes)
 
     def draw(self, data: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
         proba = self.tree.predict_proba(self.encoder.transform(data))
-        picks = (proba.cumsum(axis=1) < rng.random((len(data), 1))).sum(axis=1)
+        # stratified uniforms handed to the rows in random order: each row's draw is still
+        # P(category | row), but the shares over the table vary far less than with independent
+        # draws (a NULL share of 61% does not come out at 55% by chance)
+        n = len(data)
+        u = (rng.permutation(n) + rng.random()) / max(n, 1)
+        picks = (proba.cumsum(axis=1) < u[:, None]).sum(axis=1)
         values = self.classes[np.minimum(picks, len(self.classes) - 1)]
         return pd.Series(values, index=data.index, dtype=object)
 
@@ -216,7 +258,11 @@ class TableModel:
         rng = np.random.default_rng(seed + 1)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column in data and set(refiner.features) <= set(data.columns):
-                data[refiner.column] = refiner.draw(data, rng)
+                values = refiner.draw(data, rng)
+                marginal = self.marginals.get(refiner.column)
+                data[refiner.column] = (
+                    values if marginal is None else marginal.scores_of(values, rng)
+                )
         for name, marginal in self.marginals.items():
             if name in data:
                 data[name] = marginal.restore(data[name], rng)
@@ -324,12 +370,14 @@ def fit_table(
     refiners: list[Refiner] = []
     if synthesizer == "gaussian_copula":
         rng = np.random.default_rng(seed)
+        values = data
         data = data.copy()
         for c in columns:
             if SDTYPES[c.kind]["sdtype"] == "numerical" and data[c.name].notna().sum() >= 2:
                 marginals[c.name], data[c.name] = Marginal.fit(data[c.name], rng)
         kwargs["numerical_distributions"] = dict.fromkeys(marginals, "norm")
-        refiners = _refiners(data, columns, one_hot, seed)
+        discrete = {n: values[n] for n, m in marginals.items() if m.discrete}
+        refiners = _refiners(data, columns, one_hot, seed, discrete)
         if not one_hot:  # categories are encoded uniformly on [0, 1]: that is their marginal
             kwargs["default_distribution"] = "uniform"
     if synthesizer in ("ctgan", "tvae", "copula_gan"):
@@ -356,11 +404,19 @@ def fit_table(
 
 
 def _refiners(
-    data: pd.DataFrame, columns: list[Column], fixed: tuple[str, ...], seed: int
+    data: pd.DataFrame,
+    columns: list[Column],
+    fixed: tuple[str, ...],
+    seed: int,
+    discrete: dict[str, pd.Series],
 ) -> list[Refiner]:
-    """The chain of category refiners: numbers (and any fixed category) first, each category
+    """The chain of refiners: continuous numbers (and any fixed category) first, then the
+    numbers of few values (``discrete``: their production values), then the categories, each
     given everything before it. Marginal scores are in ``data`` already: the trees see the
-    copula's own space."""
+    copula's own space.
+
+    A number of few values is refined too: its random tie-breaking in the copula dilutes its
+    links (a price of 0.99 or 1.99 that follows a track's length keeps a quarter of it)."""
     if len(data) < MIN_LEAF_ROWS * 4:
         return []
     categories = [
@@ -368,10 +424,11 @@ def _refiners(
         for c in columns
         if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES and c.name not in fixed
     ]
-    known = [c.name for c in columns if c.name not in categories]
+    chain = [c.name for c in columns if c.name in discrete] + categories
+    known = [c.name for c in columns if c.name not in chain]
     out = []
-    for name in categories:
-        refiner = Refiner.fit(data, name, list(known), seed)
+    for name in chain:
+        refiner = Refiner.fit(data, name, list(known), seed, discrete.get(name))
         if refiner is not None:
             out.append(refiner)
         known.append(name)
