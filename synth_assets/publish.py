@@ -20,11 +20,13 @@ import pandas as pd
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from synth_assets.errors import PublishError
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 CHUNK_ROWS = 50_000
+MAINTENANCE_KB = 512 * 1024  # maintenance_work_mem while keys are built (see add_constraints)
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 # every table prodtwin creates carries this comment: a relation without it is someone else's
 MARKER = "prodtwin: synthetic data, replaced by every refresh"
@@ -74,16 +76,17 @@ def _escape(s: pd.Series) -> pd.Series:
     return s
 
 
-def copy_text(values: pd.Series, col: Column) -> pd.Series:
-    """One column as PostgreSQL COPY text: ``\\N`` for NULL, escapes for the rest."""
+def _format_values(values: pd.Series, col: Column) -> pd.Series:
+    """Values as PostgreSQL COPY text, one by one: ``\\N`` for NULL, escapes for the rest."""
     s = values.reset_index(drop=True)
     null = s.isna().to_numpy()
     if col.kind in ("integer",) and not s.empty:
-        out = pd.Series(s.astype("Int64").astype(str), dtype=object)
+        ints = s.astype("Int64").to_numpy(dtype=np.int64, na_value=0)
+        out = pd.Series(list(map(str, ints.tolist())), dtype=object)  # 2x Int64.astype(str)
     elif col.kind in ("float", "numeric"):
         v = pd.to_numeric(s, errors="coerce").astype("float64")
         if col.kind == "numeric" and col.numeric_scale is not None:
-            out = v.map(f"{{:.{col.numeric_scale}f}}".format).astype(object)
+            out = pd.Series(list(map(f"{{:.{col.numeric_scale}f}}".format, v.tolist())))
         else:
             out = v.map(repr).replace({"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"})
     elif col.kind == "boolean":
@@ -108,6 +111,30 @@ def copy_text(values: pd.Series, col: Column) -> pd.Series:
     out = out.astype(object)
     out[null] = "\\N"
     return out
+
+
+# kinds whose text depends on the value alone, so equal values can be formatted once
+_BY_VALUE = ("integer", "float", "numeric", "boolean", "timestamptz", "timestamp", "date")
+
+
+def copy_text(values: pd.Series, col: Column) -> pd.Series:
+    """One column as PostgreSQL COPY text: ``\\N`` for NULL, escapes for the rest.
+
+    Numbers, booleans and dates repeat (TPC-H's lineitem has 2,500 dates in 600,000 rows) and
+    formatting goes value by value: each distinct value is formatted once (a C hash finds them)
+    and the texts are gathered back by code, 3-10x faster than formatting every row. A float is
+    told apart by its bits, so -0.0 keeps its sign. Object columns take the per-value path: their
+    Python values can compare equal across types (1 == True) yet print differently.
+    """
+    s = values.reset_index(drop=True)
+    if col.kind not in _BY_VALUE or s.dtype == object or len(s) < 2:
+        return _format_values(s, col)
+    floats = s.dtype.kind == "f"
+    key = s.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64) if floats else s
+    codes, uniques = pd.factorize(key)
+    distinct = pd.Series(uniques.view(np.float64) if floats else uniques)
+    texts = _format_values(distinct, col).to_numpy(dtype=object)
+    return pd.Series(np.append(texts, "\\N")[codes], dtype=object)  # NULL's code -1: the last
 
 
 def copy_lines(frame: pd.DataFrame, columns: list[Column]) -> str:
@@ -226,20 +253,49 @@ def _fk_ddl(fk: ForeignKey, target: str) -> sql.Composable:
     return stmt
 
 
-def load_table(cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: str) -> None:
+def copy_statement(table: Table, target: str, freeze: bool = False) -> sql.Composed:
+    """The COPY that reads ``copy_lines`` text (PostgreSQL's text format) into ``table``.
+
+    ``freeze`` writes the rows already frozen, so the key checks, the gate's queries and the
+    first vacuum need not set hint bits on every page; PostgreSQL allows it only when the table
+    was created in the same transaction, and never on a partitioned table.
+    """
     columns = [c for c in table.columns if c.generated is None]
-    stmt = sql.SQL("copy {} ({}) from stdin").format(
-        _q(target, table.name), _ident_list(c.name for c in columns)
+    options = sql.SQL(" (freeze)" if freeze and not table.partitioning else "")
+    return sql.SQL("copy {} ({}) from stdin{}").format(
+        _q(target, table.name), _ident_list(c.name for c in columns), options
     )
-    with cur.copy(stmt) as copy:
+
+
+def load_table(
+    cur: psycopg.Cursor, table: Table, frame: pd.DataFrame, target: str, freeze: bool = False
+) -> None:
+    """COPY ``frame`` into ``table`` in chunks; see ``copy_statement`` for ``freeze``."""
+    columns = [c for c in table.columns if c.generated is None]
+    # a worker thread sends each chunk while this one formats the next (sending frees the GIL)
+    with cur.copy(copy_statement(table, target, freeze), writer=QueuedLibpqWriter(cur)) as copy:
         for start in range(0, len(frame), CHUNK_ROWS):
             copy.write(copy_lines(frame.iloc[start : start + CHUNK_ROWS], columns))
+
+
+def raise_maintenance_memory(cur: psycopg.Cursor) -> None:
+    """Sort an index in memory and hash a FK check's parent keys in one pass, for this
+    transaction only. PostgreSQL's 64 MB default spills a 6M-row primary key to disk; its FK
+    check runs with work_mem = maintenance_work_mem. A server set higher keeps its own value."""
+    cur.execute("select setting::bigint from pg_settings where name = 'maintenance_work_mem'")
+    if int(cur.fetchone()[0]) < MAINTENANCE_KB:
+        cur.execute(
+            sql.SQL("set local maintenance_work_mem = {}").format(
+                sql.Literal(f"{MAINTENANCE_KB}kB")
+            )
+        )
 
 
 def add_constraints(
     cur: psycopg.Cursor, schema: Schema, target: str, on_step: StepHook = _no_step
 ) -> dict[str, int]:
     """Keys and checks after the load; PostgreSQL validates every row as it adds them."""
+    raise_maintenance_memory(cur)
     for table in schema.tables.values():
         t = _q(target, table.name)
         on_step(f"constraints {table.name}")
@@ -550,7 +606,7 @@ def load_staging(
         for name in order:
             if name in frames:
                 on_step(f"copy {name}")
-                _with_table(name, load_table, cur, schema.tables[name], frames[name], staging)
+                _with_table(name, load_table, cur, schema.tables[name], frames[name], staging, True)
         for name in order:
             if name not in frames:  # refreshed a day at a time: keep the days published so far
                 on_step(f"carry {name}")
