@@ -6,7 +6,8 @@ For each scale factor: generates TPC-H with ``tpchgen-cli`` (PyPI, offline), loa
 fresh database with its keys (lineitem -> partsupp is a composite FK), refreshes a fresh
 warehouse database, and prints rows, wall seconds per stage, the peak RSS of this process and
 its children, publish rows/s beside the rows/s of a raw ``COPY FROM`` of the same rows into the
-same server (measured in the same run), orphans, and the time of a second, unchanged refresh.
+same server (measured in the same run, the fastest of 3 tries), orphans, and the time of a
+second, unchanged refresh.
 Publish rows/s is the published rows over the publish stage: connect, staging DDL, COPY, keys,
 FKs, indexes, sequences, grants, the swap and the row count (not the gate, a stage of its own);
 its split into load (COPY), keys+FKs (primary keys, UNIQUE, CHECK, FK validation, indexes) and
@@ -116,9 +117,13 @@ def load(url: str, folder: Path) -> int:
     return rows
 
 
+RAW_COPY_TRIES = 3  # the machine is shared: the limit is the fastest of a few tries
+
+
 def raw_copy_seconds(url: str, schema: str) -> tuple[int, float]:
     """Rows and seconds of the physical limit: the published rows, COPY'd out to memory, timed
-    COPY'ing back (text format, as publish sends) into bare tables, no keys, in autocommit."""
+    COPY'ing back (text format, as publish sends) into bare tables, no keys, in autocommit;
+    per table the fastest of ``RAW_COPY_TRIES`` (a fresh table each time)."""
     total_rows, seconds = 0, 0.0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("drop schema if exists rawcopy cascade")
@@ -126,17 +131,24 @@ def raw_copy_seconds(url: str, schema: str) -> tuple[int, float]:
         for table in TABLES:
             src = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             dst = sql.SQL("rawcopy.{}").format(sql.Identifier(table))
-            conn.execute(sql.SQL("create table {} (like {})").format(dst, src))
             buffer = io.BytesIO()
             with conn.cursor().copy(sql.SQL("copy {} to stdout").format(src)) as copy:
                 for data in copy:
                     buffer.write(data)
             payload = buffer.getvalue()
-            start = time.perf_counter()
-            with conn.cursor() as cur, cur.copy(sql.SQL("copy {} from stdin").format(dst)) as copy:
-                for i in range(0, len(payload), 1 << 20):
-                    copy.write(payload[i : i + (1 << 20)])
-            seconds += time.perf_counter() - start
+            tries = []
+            for _ in range(RAW_COPY_TRIES):
+                conn.execute(sql.SQL("drop table if exists {}").format(dst))
+                conn.execute(sql.SQL("create table {} (like {})").format(dst, src))
+                start = time.perf_counter()
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(sql.SQL("copy {} from stdin").format(dst)) as copy,
+                ):
+                    for i in range(0, len(payload), 1 << 20):
+                        copy.write(payload[i : i + (1 << 20)])
+                tries.append(time.perf_counter() - start)
+            seconds += min(tries)
             total_rows += conn.execute(sql.SQL("select count(*) from {}").format(dst)).fetchone()[0]
         conn.execute("drop schema rawcopy cascade")
     return total_rows, seconds
