@@ -577,30 +577,3 @@ def parents_by_label(
             rest = rest[rng.permutation(len(rest))]
         idx[rows[rest]] = slots
     return idx
-    c = np.round(np.nan_to_num(np.asarray(counts, dtype="float64"))).clip(min=0).astype(np.int64)
-    left = np.ones(len(rows), dtype=bool)
-    free = np.ones(len(c), dtype=bool)  # parents whose label no row asked for
-    if parents is not None and rows_side is not None:
-        plabels = pd.Series(parents.labels, dtype=object).astype(str).to_numpy()
-        mine_side = rows_side.take(rows)
-        rlabels = pd.Series(mine_side.labels, dtype=object).astype(str).to_numpy()
-        scored = parents.scores is not None and mine_side.scores is not None
-        for label in np.unique(rlabels):
-            members = np.flatnonzero(plabels == label)
-            if len(members) == 0:
-                continue
-            mine = np.flatnonzero(rlabels == label)
-            slots = members[parent_slots(rng, c[members], len(mine))]
-            if scored:  # low scores with low scores: ranks paired
-                slots = slots[np.argsort(parents.scores[slots], kind="stable")]
-                order = mine[np.argsort(mine_side.scores[mine], kind="stable")]
-            else:
-                order = mine[rng.permutation(len(mine))]
-            idx[rows[order]] = slots
-            left[mine] = False
-            free[members] = False
-    rest = rows[left]
-    if len(rest):
-        pool = np.flatnonzero(free) if free.any() and c[free].sum() else np.arange(len(c))
-        idx[rest[rng.permutation(len(rest))]] = pool[parent_slots(rng, c[pool], len(rest))]
-    return idx
