@@ -194,6 +194,8 @@ class Config(_Strict):
     # a synthetic table of more rows is generated and published this many rows at a time
     # (memory grows with the chunk, not with the table); changing it changes those tables' rows
     chunk_rows: Annotated[int, Field(gt=0)] = 200_000
+    # connections that load and key the staging tables side by side (synth_assets.tasks)
+    publish_connections: Annotated[int, Field(gt=0, le=16)] = 2
     tables: Tables = Tables()
     validation: Validation = Validation()
     privacy: Privacy = Privacy()

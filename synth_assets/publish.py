@@ -25,6 +25,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from synth_assets.errors import PublishError
 from synth_assets.schema import Column, ForeignKey, Schema, Table
+from synth_assets.tasks import Task, run_tasks
 
 CHUNK_ROWS = 50_000
 COPY_BLOCK = 1 << 20  # bytes of a spilled table sent per write
@@ -34,7 +35,7 @@ COPY_BLOCK = 1 << 20  # bytes of a spilled table sent per write
 # right whenever they fit maintenance_work_mem; these settings only penalise the other plans, so
 # keys of a type without hashing still get checked.
 FK_CHECK_PLAN = {"enable_mergejoin": "off", "enable_nestloop": "off"}
-MAINTENANCE_KB = 512 * 1024  # maintenance_work_mem while keys are built (see add_constraints)
+MAINTENANCE_KB = 512 * 1024  # maintenance_work_mem while keys are built (see add_keys)
 ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 # every table prodtwin creates carries this comment: a relation without it is someone else's
 MARKER = "prodtwin: synthetic data, replaced by every refresh"
@@ -327,59 +328,62 @@ def raise_maintenance_memory(cur: psycopg.Cursor) -> None:
         )
 
 
-def add_constraints(
-    cur: psycopg.Cursor, schema: Schema, target: str, on_step: StepHook = _no_step
-) -> dict[str, int]:
-    """Keys and checks after the load; PostgreSQL validates every row as it adds them."""
+def add_keys(cur: psycopg.Cursor, table: Table, target: str, on_step: StepHook = _no_step) -> None:
+    """Primary key, UNIQUE and CHECK of one loaded table; PostgreSQL validates every row."""
     raise_maintenance_memory(cur)
-    for table in schema.tables.values():
-        t = _q(target, table.name)
-        on_step(f"constraints {table.name}")
-        if table.primary_key:
-            cur.execute(
-                sql.SQL("alter table {} add constraint {} primary key ({})").format(
-                    t,
-                    sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
-                    _ident_list(table.primary_key),
-                )
+    t = _q(target, table.name)
+    on_step(f"constraints {table.name}")
+    if table.primary_key:
+        cur.execute(
+            sql.SQL("alter table {} add constraint {} primary key ({})").format(
+                t,
+                sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
+                _ident_list(table.primary_key),
             )
-        for u in table.uniques:
-            cur.execute(
-                sql.SQL("alter table {} add constraint {} unique ({})").format(
-                    t, sql.Identifier(u.name), _ident_list(u.columns)
-                )
+        )
+    for u in table.uniques:
+        cur.execute(
+            sql.SQL("alter table {} add constraint {} unique ({})").format(
+                t, sql.Identifier(u.name), _ident_list(u.columns)
             )
-        for c in table.checks:
+        )
+    for c in table.checks:
+        _with_table(
+            table.name,
+            cur.execute,
+            sql.SQL("alter table {} add constraint {} check ({})").format(
+                t, sql.Identifier(c.name), sql.SQL(c.expression)
+            ),
+        )
+
+
+def in_scope_fks(schema: Schema, table: Table) -> list[ForeignKey]:
+    return [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
+
+
+def add_foreign_keys(
+    cur: psycopg.Cursor, schema: Schema, table: Table, target: str, on_step: StepHook = _no_step
+) -> int:
+    """The FKs (each checked against its parent's keys) and other indexes of one table."""
+    raise_maintenance_memory(cur)
+    fks = in_scope_fks(schema, table)
+    with local_settings(cur, FK_CHECK_PLAN):
+        for fk in fks:
+            on_step(f"foreign key {table.name}.{fk.name}")
             _with_table(
                 table.name,
                 cur.execute,
-                sql.SQL("alter table {} add constraint {} check ({})").format(
-                    t, sql.Identifier(c.name), sql.SQL(c.expression)
+                sql.SQL("alter table {} add constraint {} {}").format(
+                    _q(target, table.name), sql.Identifier(fk.name), _fk_ddl(fk, target)
                 ),
             )
-    checked = {}
-    with local_settings(cur, FK_CHECK_PLAN):
-        for table in schema.tables.values():
-            fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
-            for fk in fks:
-                on_step(f"foreign key {table.name}.{fk.name}")
-                _with_table(
-                    table.name,
-                    cur.execute,
-                    sql.SQL("alter table {} add constraint {} {}").format(
-                        _q(target, table.name), sql.Identifier(fk.name), _fk_ddl(fk, target)
-                    ),
-                )
-            checked[table.name] = len(fks)
-            for index in table.indexes:
-                on_step(f"index {table.name}.{index.name}")
-                before, _, after = index.definition.partition("{table}")
-                _with_table(
-                    table.name,
-                    cur.execute,
-                    sql.SQL(before) + _q(target, table.name) + sql.SQL(after),
-                )
-    return checked
+    for index in table.indexes:
+        on_step(f"index {table.name}.{index.name}")
+        before, _, after = index.definition.partition("{table}")
+        _with_table(
+            table.name, cur.execute, sql.SQL(before) + _q(target, table.name) + sql.SQL(after)
+        )
+    return len(fks)
 
 
 def reset_sequences(cur: psycopg.Cursor, schema: Schema, target: str) -> None:
@@ -619,6 +623,71 @@ def mark_tables(cur: psycopg.Cursor, schema: Schema, staging: str) -> None:
             )
 
 
+def _rows_size(rows: Rows | None) -> int:
+    """How much a table's load sends, to start the largest first."""
+    if rows is None:
+        return 0
+    if isinstance(rows, Path):
+        return rows.stat().st_size if rows.is_file() else 0
+    return int(rows.size)
+
+
+def staging_tasks(
+    schema: Schema,
+    order: list[str],
+    tables: Mapping[str, Rows],
+    target: str,
+    on_step: StepHook = _no_step,
+) -> list[Task]:
+    """Per table: its load (COPY, or the days published so far), then its keys, then its FKs
+    and indexes once its parents' keys exist; the largest loads first."""
+    staging = staging_name(target)
+
+    def load(name: str) -> Callable[[psycopg.Cursor], None]:
+        table = schema.tables[name]
+        if name not in tables:  # refreshed a day at a time: keep the days published so far
+
+            def carry(cur: psycopg.Cursor) -> None:
+                on_step(f"carry {name}")
+                carry_rows(cur, schema, table, target, staging)
+
+            return carry
+
+        def copy(cur: psycopg.Cursor) -> None:
+            on_step(f"copy {name}")
+            freeze = not table.partitioning  # FREEZE: truncated in this transaction
+            if freeze:
+                cur.execute(sql.SQL("truncate {}").format(_q(staging, name)))
+            _with_table(name, load_table, cur, table, tables[name], staging, freeze)
+
+        return copy
+
+    loads = sorted(order, key=lambda n: -_rows_size(tables.get(n)))
+    out = [Task(f"load {n}", load(n), frozenset([n])) for n in loads]
+    for name in order:
+        table = schema.tables[name]
+        out.append(
+            Task(
+                f"keys {name}",
+                lambda cur, t=table: add_keys(cur, t, staging, on_step),
+                frozenset([name]),
+                frozenset([f"load {name}"]),
+            )
+        )
+    for name in order:
+        table = schema.tables[name]
+        parents = {fk.ref_table for fk in in_scope_fks(schema, table)}
+        out.append(
+            Task(
+                f"foreign keys {name}",
+                lambda cur, t=table: add_foreign_keys(cur, schema, t, staging, on_step),
+                frozenset({name, *parents}),
+                frozenset(f"keys {n}" for n in {name, *parents}),
+            )
+        )
+    return out
+
+
 def load_staging(
     conn: psycopg.Connection,
     schema: Schema,
@@ -627,40 +696,51 @@ def load_staging(
     target: str,
     access: Access = Access(),
     on_step: StepHook = _no_step,
+    connect: Callable[[], psycopg.Connection] | None = None,
+    connections: int = 1,
 ) -> dict[str, int]:
     """Build and fill ``<target>__staging``, committed so that validators can read it.
 
     ``tables`` holds the rows of each table to load; a table of ``order`` not in it keeps the
-    rows published so far (a table refreshed a day at a time)."""
+    rows published so far (a table refreshed a day at a time). With ``connect``, up to
+    ``connections`` connections load and key the tables side by side (synth_assets.tasks);
+    readers never see the staging schema, and a failed build is dropped like any other."""
     staging = staging_name(target)
+    search_path = sql.SQL("set local search_path to {}, public").format(sql.Identifier(staging))
     with conn.cursor() as cur:
         on_step("check target")
         refuse_foreign_objects(cur, target, access)
         on_step("create staging")
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(staging)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(staging)))
-        cur.execute(sql.SQL("set local search_path to {}, public").format(sql.Identifier(staging)))
+        cur.execute(search_path)
         create_types(cur, schema, staging)
         for name in order:
             on_step(f"create {name}")
             _with_table(name, create_table, cur, schema.tables[name], staging)
         mark_tables(cur, schema, staging)
-        for name in order:
-            if name in tables:
-                on_step(f"copy {name}")
-                _with_table(name, load_table, cur, schema.tables[name], tables[name], staging, True)
-        for name in order:
-            if name not in tables:  # refreshed a day at a time: keep the days published so far
-                on_step(f"carry {name}")
-                carry_rows(cur, schema, schema.tables[name], target, staging)
-        checked = add_constraints(cur, schema, staging, on_step)
+    conn.commit()
+    extra: list[psycopg.Connection] = []
+    try:
+        if connect is not None:
+            extra = [connect() for _ in range(max(0, min(connections, len(order)) - 1))]
+        results = run_tasks(
+            [conn, *extra],
+            staging_tasks(schema, order, tables, target, on_step),
+            begin=lambda cur: cur.execute(search_path),
+        )
+    finally:
+        for other in extra:
+            other.close()
+    with conn.cursor() as cur:
+        cur.execute(search_path)
         on_step("sequences")
         reset_sequences(cur, schema, staging)
         on_step("grants")
         grant_readers(cur, staging, access.readers)
         on_step("commit staging")
     conn.commit()
-    return checked
+    return {name: int(results[f"foreign keys {name}"]) for name in order}  # type: ignore[call-overload]
 
 
 def lock_tables(cur: psycopg.Cursor, target: str) -> list[str]:
@@ -762,13 +842,15 @@ def publish(
     before_swap=None,  # type: ignore[no-untyped-def]
     access: Access = Access(),
     on_step: StepHook = _no_step,
+    connect: Callable[[], psycopg.Connection] | None = None,
+    connections: int = 1,
 ) -> PublishResult:
     """Load, verify, swap. ``before_swap(conn, staging_schema)`` may raise to stop the swap."""
     start = time.perf_counter()
     result = PublishResult(environment, target)
     try:
         result.foreign_keys_checked = load_staging(
-            conn, schema, order, tables, target, access, on_step
+            conn, schema, order, tables, target, access, on_step, connect, connections
         )
         if before_swap is not None:
             on_step("validate")

@@ -532,6 +532,8 @@ def publish_to(
                 before_swap,
                 access,
                 on_step or (lambda _: None),
+                lambda: connect_warehouse(url, f"environment {name}", backoff),
+                config.publish_connections,
             )
         finally:
             conn.close()

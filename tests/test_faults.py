@@ -139,7 +139,9 @@ def test_a_dropped_connection_is_retried_with_backoff(make_database, source, ver
             kills.append(_terminate_others(dev))
 
     result = _publish(config, versions[0], on_step=kill_once, backoff=Backoff(2, 0.05))
-    assert kills == [1] and result.rows["sale"] == 300
+    # every connection of the publish (publish_connections) was dropped once, then it succeeded
+    assert len(kills) == 1 and 1 <= kills[0] <= config.publish_connections
+    assert result.rows["sale"] == 300
     assert "public__staging" not in schemas(dev)
 
 
@@ -361,3 +363,73 @@ def test_sigkill_mid_run_publishes_nothing_and_the_next_run_succeeds(
     _publish(config, versions[1])
     assert "public__staging" not in schemas(dev)
     assert table_checksums(dev) != before
+
+
+def test_one_or_several_connections_publish_the_same_warehouse(
+    make_database, source, versions
+) -> None:  # type: ignore[no-untyped-def]
+    """Loads, keys and FKs spread over connections (publish_connections) give the same tables,
+    constraints and FK checks as one connection doing everything in turn."""
+    results, sums, constraints = [], [], []
+    for n in (1, 3):
+        dev = make_database(f"fault_conns{n}")
+        config = make_config(source, {"dev": dev}, publish_connections=n)
+        results.append(_publish(config, versions[0], backoff=ONCE))
+        sums.append(table_checksums(dev))
+        with psycopg.connect(dev) as conn:
+            constraints.append(
+                conn.execute(
+                    "select conrelid::regclass::text, conname, contype, convalidated "
+                    "from pg_constraint c join pg_namespace n on n.oid = c.connamespace "
+                    "where n.nspname = 'public' order by 1, 2"
+                ).fetchall()
+            )
+    assert sums[0] == sums[1] and len(sums[0]) == 3
+    assert constraints[0] == constraints[1]
+    assert {c[2] for c in constraints[0]} >= {"p", "f", "u", "c"}
+    assert results[0].foreign_keys_checked == results[1].foreign_keys_checked == {
+        "region": 0,
+        "shop": 1,
+        "sale": 1,
+    }
+
+
+def test_a_failing_task_stops_the_others_and_is_raised(make_database) -> None:  # type: ignore[no-untyped-def]
+    """The first error is raised as it was; a long statement on another connection is cancelled
+    instead of being waited for, and tasks after the failure never start."""
+    from synth_assets.errors import PublishError
+    from synth_assets.tasks import Task, run_tasks
+
+    url = make_database("fault_tasks")
+    started: list[str] = []
+
+    def sleep(cur: psycopg.Cursor) -> None:
+        started.append("sleep")
+        cur.execute("select pg_sleep(60)")
+
+    def fail(cur: psycopg.Cursor) -> None:
+        started.append("fail")
+        cur.execute("select pg_sleep(0.5)")
+        raise PublishError("table t: planted failure")
+
+    tasks = [
+        Task("sleep", sleep, frozenset({"a"})),
+        Task("fail", fail, frozenset({"b"})),
+        Task("later", lambda cur: started.append("later"), frozenset({"c"}), frozenset({"fail"})),
+    ]
+    conns = [psycopg.connect(url), psycopg.connect(url)]
+    try:
+        start = time.monotonic()
+        with pytest.raises(PublishError, match="planted failure"):
+            run_tasks(conns, tasks)
+        assert time.monotonic() - start < 30, "waited for the 60 s statement instead of cancelling"
+        assert sorted(started) == ["fail", "sleep"]
+        with psycopg.connect(url) as conn:
+            sleeping = conn.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() "
+                "and query like 'select pg_sleep(60)%' and state = 'active'"
+            ).fetchone()[0]
+        assert sleeping == 0
+    finally:
+        for conn in conns:
+            conn.close()

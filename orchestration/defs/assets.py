@@ -352,7 +352,8 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 "generated again): materialize synthetic/* and staged/* in the same run"
             )
         target = config.environments[env].schema_name
-        conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
+        url = config.environments[env].url.get_secret_value()
+        conn = connect_warehouse(url, env)
         try:
             refuse_source_as_target(config, env, conn)
             checked = load_staging(
@@ -362,6 +363,8 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 {t: h.path for t, h in handles.items()},
                 target,
                 access_of(config, env),
+                connect=lambda: connect_warehouse(url, env),
+                connections=config.publish_connections,
             )
             refresh = next(iter(by_table(tables, "extract", inputs).values())).refresh
             if refresh:  # moves with the schema on the swap: the next run knows what it holds
@@ -405,7 +408,8 @@ def published_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
     def published(context: dg.AssetExecutionContext):
         config = config_of(context, settings)
         target = config.environments[env].schema_name
-        conn = connect_warehouse(config.environments[env].url.get_secret_value(), env)
+        url = config.environments[env].url.get_secret_value()
+        conn = connect_warehouse(url, env)
         try:
             swap(conn, target, access_of(config, env))
             rows = count_rows(conn, target, tables)
