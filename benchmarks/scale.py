@@ -12,9 +12,9 @@ same server (measured in the same run, the fastest of 3 tries), orphans, and the
 second, unchanged refresh.
 Publish rows/s is the published rows over the publish stage: connect, staging DDL, COPY from the
 spill, keys, FKs, indexes, sequences, grants, the swap and the row count (not the gate, a stage
-of its own); its split into load (COPY), keys+FKs (primary keys, UNIQUE, CHECK, FK validation,
-indexes) and the rest shows where the time goes. The spill stage (formatting the rows as COPY
-text once, for every environment) is printed too, and "spill+publish rows/s" counts both.
+of its own), with ``publish_connections`` (default 2) loading and keying tables side by side.
+The spill stage (formatting the rows as COPY text once, for every environment) is printed too,
+and "spill+publish rows/s" counts both.
 Each scale factor runs in its own process so that its peak RSS is its own.
 """
 
@@ -207,36 +207,6 @@ def raw_copy_seconds(url: str, schema: str) -> tuple[int, float]:
     return total_rows, seconds
 
 
-# the first word of a publish step's label -> the part of the publish it belongs to
-STEP_KINDS = {
-    "copy": "load",
-    "carry": "load",
-    "constraints": "keys",
-    "foreign": "keys",
-    "index": "keys",
-}
-
-
-class StepClock:
-    """Seconds of a publish per kind of step, from the labels the engine reports before each.
-
-    A step lasts until the next label; "validate" (the gate, a stage of its own) is kept apart
-    so that load + keys + rest adds up to the publish stage."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._kind: str | None = None
-        self._since = 0.0
-
-    def __call__(self, label: str) -> None:
-        now = time.perf_counter()
-        if self._kind is not None:
-            self.seconds[self._kind] = self.seconds.get(self._kind, 0.0) + now - self._since
-        word = label.split(" ")[0]
-        self._kind = "validate" if label == "validate" else STEP_KINDS.get(word, "rest")
-        self._since = now
-
-
 def orphans(url: str, schema_name: str) -> int:
     from synth_assets.db import source_snapshot
     from synth_assets.publish import count_orphans
@@ -250,7 +220,7 @@ def orphans(url: str, schema_name: str) -> int:
 
 def run_one(sf: float, admin: str, workdir: Path) -> dict:
     from synth_assets.config import config_from_dict
-    from synth_assets.refresh import RefreshHooks, run_refresh
+    from synth_assets.refresh import run_refresh
 
     tag = uuid.uuid4().hex[:6]
     src_db, dev_db = f"tpch_{tag}", f"tpch_dev_{tag}"
@@ -276,18 +246,14 @@ def run_one(sf: float, admin: str, workdir: Path) -> dict:
                 "orchestration": {"storage_dir": str(workdir / "storage")},
             }
         )
-        clock = StepClock()
         start = time.perf_counter()
         with TreeRss() as tree:
-            report = run_refresh(
-                config, skip_unchanged=True, hooks=RefreshHooks(on_publish_step=clock)
-            )
+            report = run_refresh(config, skip_unchanged=True)
         full = time.perf_counter() - start
         peak = peak_rss_mb()  # of the refresh: before the raw COPY measurement below
         published = sum(report.published["dev"].rows.values())
         publish = report.stages["publish"]
         spill_s = report.stages.get("spill", 0.0)
-        load_s, keys_s = clock.seconds.get("load", 0.0), clock.seconds.get("keys", 0.0)
         start = time.perf_counter()
         again = run_refresh(config, skip_unchanged=True)
         unchanged = time.perf_counter() - start
@@ -302,14 +268,11 @@ def run_one(sf: float, admin: str, workdir: Path) -> dict:
             **{f"{k} s": round(v, 1) for k, v in report.stages.items()},
             "peak RSS MB (process tree, sampled)": round(tree.peak_mb),
             "peak RSS MB (own + largest child)": round(peak),
-            "publish: load s": round(load_s, 2),
-            "publish: keys+FKs s": round(keys_s, 2),
-            "publish: rest s": round(publish - load_s - keys_s, 2),
+            "publish connections": config.publish_connections,
             "raw COPY s": round(raw_s, 2),
             "publish rows/s": round(published / publish),
             "raw COPY rows/s": round(raw),
             "publish / raw COPY": round(published / publish / raw, 2),
-            "load only / raw COPY": round(published / load_s / raw, 2),
             "spill+publish rows/s": round(published / (publish + spill_s)),
             "spill+publish / raw COPY": round(published / (publish + spill_s) / raw, 2),
             "orphans": orphans(dev, "public"),
