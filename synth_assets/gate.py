@@ -8,6 +8,7 @@ stays as it was. Data Docs (GX's HTML) are written for every run, passed or not.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -115,6 +116,17 @@ def _batches(
     return [(table, f"select * from {relation}", plain), *batches]
 
 
+def _close(sources: list[Any]) -> None:
+    """Close every data source's connection pool now: GX keeps one pool per data source (one
+    per table here) until its objects are garbage collected, and a warehouse's connection slots
+    run out long before that."""
+    for source in sources:
+        with contextlib.suppress(Exception):
+            source.get_execution_engine().close()
+        with contextlib.suppress(Exception):
+            source.get_engine().dispose()
+
+
 def validate_schema(
     url: str,
     schema: str,
@@ -141,6 +153,7 @@ def validate_schema(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
+    sources: list[Any] = []
     try:
         definitions = []
         owner: dict[str, str] = {}  # asset name -> table
@@ -152,6 +165,7 @@ def validate_schema(
                 source = context.data_sources.add_sql(
                     name=f"warehouse_{i}", connection_string=sqlalchemy_url(url)
                 )
+                sources.append(source)
             for name, query, configs in _batches(table, schema, suite_data["expectations"]):
                 owner[name] = table
                 # query assets: GX lower-cases the schema of table assets; we quote ourselves
@@ -188,6 +202,8 @@ def validate_schema(
         raise ProdtwinError(
             f"running the expectation suites failed: {scrub(str(error), url)}"
         ) from None
+    finally:
+        _close(sources)
 
     out: dict[str, TableValidation] = {}
     for validation in run.run_results.values():

@@ -166,3 +166,16 @@ def test_quality_report_renders_in_headless_chromium(demo_refresh, tmp_path: Pat
         timeout=120,
     )
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_the_gate_leaves_no_connection_open(demo_refresh) -> None:  # type: ignore[no-untyped-def]
+    """A nightly refresh of many tables must not keep a connection per table open in the
+    warehouse after it ends (GX keeps a pool per data source): slots are a shared resource."""
+    _, _, envs = demo_refresh
+    for url in envs.values():
+        with psycopg.connect(url) as conn:
+            others = conn.execute(
+                "select count(*) from pg_stat_activity "
+                "where datname = current_database() and pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert others == 0, f"{others} connections left open in {url.rsplit('/', 1)[-1]}"
