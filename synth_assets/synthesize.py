@@ -158,14 +158,7 @@ class Marginal:
         scores[present] = ndtri((ranks + 0.5) / len(x))
         return marginal, pd.Series(scores, index=values.index)
 
-    def restore(
-        self, scores: pd.Series, rng: np.random.Generator, stratified: bool = False
-    ) -> pd.Series:
-        """Values for sampled scores. ``stratified`` (rows sampled together, not given a
-        condition): a continuous column's rows keep their order but take one uniform inside
-        each of n equal slices of the scale (a Latin hypercube), so n rows follow production's
-        quantiles closely instead of by chance; every rank correlation with the other columns
-        is unchanged, as each row's own distribution is."""
+    def restore(self, scores: pd.Series, rng: np.random.Generator) -> pd.Series:
         z = pd.to_numeric(scores, errors="coerce").to_numpy(dtype="float64")
         # a little independent noise: rows of a perfectly correlated pair (a reading taken every
         # three hours) would otherwise sit on production's line, closer than its own rows are
@@ -175,10 +168,7 @@ class Marginal:
             restored = self.knots[at]
         else:
             z = (z + SCORE_NOISE * rng.standard_normal(len(z))) / np.sqrt(1 + SCORE_NOISE**2)
-            u = ndtr(z)
-            if stratified:
-                u = _stratified(u, rng)
-            restored = np.interp(u, self.probs, self.knots)
+            restored = np.interp(ndtr(z), self.probs, self.knots)
         return pd.Series(restored, index=scores.index).where(~np.isnan(z))
 
     def scores_of(self, values: pd.Series, rng: np.random.Generator) -> pd.Series:
@@ -192,18 +182,6 @@ class Marginal:
         scores = np.full(len(x), np.nan)
         scores[present] = ndtri(np.clip(u, 1e-9, 1 - 1e-9))
         return pd.Series(scores, index=values.index)
-
-
-def _stratified(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``u``'s present values replaced, in the same order, by one uniform draw in each of
-    len(present) equal slices of [0, 1] (NaN stays NaN)."""
-    present = np.flatnonzero(~np.isnan(u))
-    out = u.copy()
-    if len(present) < 2:
-        return out
-    order = present[np.argsort(u[present], kind="stable")]
-    out[order] = (np.arange(len(order)) + rng.random(len(order))) / len(order)
-    return out
 
 
 CATEGORY_SDTYPES = ("categorical", "boolean")
@@ -276,8 +254,7 @@ class TableModel:
     marginals: dict[str, Marginal] = field(default_factory=dict)
     refiners: list[Refiner] = field(default_factory=list)
 
-    def _restore(self, data: pd.DataFrame, seed: int, stratified: bool = False) -> pd.DataFrame:
-        """Sampled copula rows back to values; ``stratified``: see ``Marginal.restore``."""
+    def _restore(self, data: pd.DataFrame, seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed + 1)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column in data and set(refiner.features) <= set(data.columns):
@@ -288,7 +265,7 @@ class TableModel:
                 )
         for name, marginal in self.marginals.items():
             if name in data:
-                data[name] = marginal.restore(data[name], rng, stratified)
+                data[name] = marginal.restore(data[name], rng)
         return data
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
@@ -318,8 +295,7 @@ class TableModel:
             warnings.simplefilter("ignore")
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
-        restored = self._restore(data.reset_index(drop=True), seed, stratified=True)
-        return from_model_frame(restored, self.columns)
+        return from_model_frame(self._restore(data.reset_index(drop=True), seed), self.columns)
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
         """Rows whose ``column`` takes the given values (in random order); the other columns
