@@ -387,11 +387,15 @@ def test_one_or_several_connections_publish_the_same_warehouse(
     assert sums[0] == sums[1] and len(sums[0]) == 3
     assert constraints[0] == constraints[1]
     assert {c[2] for c in constraints[0]} >= {"p", "f", "u", "c"}
-    assert results[0].foreign_keys_checked == results[1].foreign_keys_checked == {
-        "region": 0,
-        "shop": 1,
-        "sale": 1,
-    }
+    assert (
+        results[0].foreign_keys_checked
+        == results[1].foreign_keys_checked
+        == {
+            "region": 0,
+            "shop": 1,
+            "sale": 1,
+        }
+    )
 
 
 def test_a_failing_task_stops_the_others_and_is_raised(make_database) -> None:  # type: ignore[no-untyped-def]
