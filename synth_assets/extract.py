@@ -130,7 +130,7 @@ def _fk_join(fk: ForeignKey) -> sql.Composable:
 def profile_table(
     conn: Connection, schema: Schema, table: Table, max_categories: int
 ) -> TableProfile:
-    fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
+    fks = schema.foreign_keys_of(table)
     nulls = [
         sql.SQL("count(*) filter (where {})").format(
             sql.SQL(" or ").join(

@@ -148,9 +148,9 @@ class ParentView:
     """What children need of a synthetic table, kept instead of the table.
 
     Children draw their FKs from the parent's key values, weight parents by the children
-    counts the parent's model sampled, and match clusters by the parent's label per link
-    (relations.py). That is a few compact arrays per parent, so a parent of any size can be
-    generated in chunks and dropped. :func:`view_of` alone decides what is kept.
+    counts the parent's model sampled, and pair rows with parents by the parent's side (label
+    and score) per link (relations.py). That is a few compact arrays per parent, so a parent of
+    any size can be generated in chunks and dropped. :func:`view_of` alone decides what is kept.
     """
 
     rows: int
@@ -361,7 +361,7 @@ class _Shape:
 
 
 def _shape(ctx: _Context, table: Table) -> _Shape:
-    in_scope = [fk for fk in table.foreign_keys if fk.ref_table in ctx.schema.tables]
+    in_scope = ctx.schema.foreign_keys_of(table)
     self_fks = [fk for fk in in_scope if fk.ref_table == table.name]
     later = [fk for fk in in_scope if ctx.plan.is_cut(table.name, fk)]
     normal = [fk for fk in in_scope if fk not in self_fks and fk not in later]

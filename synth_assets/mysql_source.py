@@ -287,7 +287,7 @@ def profile_table(
     conn: Connection, schema: Schema, table: Table, max_categories: int
 ) -> TableProfile:
     t = _table(schema.name, table)
-    fks = [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
+    fks = schema.foreign_keys_of(table)
     nulls = [
         sa.func.coalesce(
             sa.func.sum(sa.case((sa.or_(*[t.c[c].is_(None) for c in fk.columns]), 1), else_=0)),

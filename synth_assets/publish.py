@@ -284,13 +284,13 @@ def load_table(
     """COPY a table's rows: a frame, formatted in chunks, or a file of COPY text
     (synth_assets.spill) streamed in blocks, so that a table of any size passes through a
     bounded buffer; see ``copy_statement`` for ``freeze``."""
-    columns = [c for c in table.columns if c.generated is None]
     statement = copy_statement(table, target, freeze)
     if isinstance(rows, Path):  # reading is fast: plain writes keep the buffer at one block
         with cur.copy(statement) as copy, rows.open("rb") as f:
             while block := f.read(COPY_BLOCK):
                 copy.write(block)
         return
+    columns = [c for c in table.columns if c.generated is None]
     # a worker thread sends each chunk while this one formats the next (sending frees the GIL)
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for start in range(0, len(rows), CHUNK_ROWS):
@@ -357,16 +357,12 @@ def add_keys(cur: psycopg.Cursor, table: Table, target: str, on_step: StepHook =
         )
 
 
-def in_scope_fks(schema: Schema, table: Table) -> list[ForeignKey]:
-    return [fk for fk in table.foreign_keys if fk.ref_table in schema.tables]
-
-
 def add_foreign_keys(
     cur: psycopg.Cursor, schema: Schema, table: Table, target: str, on_step: StepHook = _no_step
 ) -> int:
     """The FKs (each checked against its parent's keys) and other indexes of one table."""
     raise_maintenance_memory(cur)
-    fks = in_scope_fks(schema, table)
+    fks = schema.foreign_keys_of(table)
     with local_settings(cur, FK_CHECK_PLAN):
         for fk in fks:
             on_step(f"foreign key {table.name}.{fk.name}")
@@ -676,7 +672,7 @@ def staging_tasks(
         )
     for name in order:
         table = schema.tables[name]
-        parents = {fk.ref_table for fk in in_scope_fks(schema, table)}
+        parents = {fk.ref_table for fk in schema.foreign_keys_of(table)}
         out.append(
             Task(
                 f"foreign keys {name}",

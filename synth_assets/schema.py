@@ -155,6 +155,10 @@ class Schema:
             if fk.ref_table == table
         ]
 
+    def foreign_keys_of(self, table: Table) -> list[ForeignKey]:
+        """The table's FKs whose parent is in this schema (the others are out of scope)."""
+        return [fk for fk in table.foreign_keys if fk.ref_table in self.tables]
+
     def subset(self, names: list[str]) -> Schema:
         return Schema(
             self.name,
