@@ -8,6 +8,7 @@ aggregates over the full table, whatever the row cap, so cardinality holds at an
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,25 +74,59 @@ def select_item(col: Column) -> sql.Composable:
     return sql.SQL("{}::text").format(ident)
 
 
+def _column_values(rows: list[tuple], i: int) -> np.ndarray:
+    """Column ``i`` of the fetched rows as Python objects, exactly as the driver returned them."""
+    return np.fromiter((r[i] for r in rows), dtype=object, count=len(rows))
+
+
+def _floats(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """Floats, NULL apart from NaN: float64 when the column holds no NaN (as before), else a
+    nullable Float64 whose mask is NULL, so that a production 'NaN' stays a NaN (not a NULL)
+    all the way to publish. Decimals of numeric columns become floats here."""
+    null = np.equal(values, None)
+    floats = pd.to_numeric(pd.Series(np.where(null, np.nan, values)), errors="coerce")
+    x = floats.to_numpy(dtype="float64", na_value=np.nan)
+    if not (np.isnan(x) & ~null).any():
+        return x
+    return pd.arrays.FloatingArray(np.where(null, 0.0, x), null.astype(bool))
+
+
+def _times(values: np.ndarray, kind: str) -> pd.Series:
+    """Dates and times; nanoseconds when every value fits (pandas' default, 1677 to 2262), else
+    microseconds, which hold PostgreSQL's 0001-01-01 to 9999-12-31: a sentinel date such as
+    9999-12-31 is kept, never turned into NULL."""
+    s = pd.Series(values, dtype=object)
+    if kind == "timestamptz":
+        out = pd.to_datetime(s, utc=True, errors="coerce")
+    else:
+        out = pd.to_datetime(s, errors="coerce")
+    if out.notna().sum() == s.notna().sum():
+        return out
+    if kind == "timestamptz":
+        utc = dt.UTC
+        s = s.map(lambda v: v if v is None else v.astimezone(utc).replace(tzinfo=None))
+    wide = pd.Series(np.array(s.tolist(), dtype="datetime64[us]"))
+    return wide.dt.tz_localize("UTC") if kind == "timestamptz" else wide
+
+
 def to_frame(table: Table, rows: list[tuple], columns: list[Column]) -> pd.DataFrame:
-    """Typed columns: nullable ints, floats for numerics, UTC timestamps, strings as objects."""
-    names = [c.name for c in columns]
-    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
-    for col in columns:
-        s = frame[col.name]
+    """Typed columns: exact nullable ints (a bigint above 2^53 next to a NULL stays exact),
+    floats for numerics (NaN kept apart from NULL), UTC timestamps (sentinel dates outside
+    pandas' nanosecond range kept), strings as objects."""
+    out: dict[str, Any] = {}
+    for i, col in enumerate(columns):
+        values = _column_values(rows, i)
         if col.kind in ("integer", "bytea"):
-            frame[col.name] = pd.array(s, dtype="Int64")
+            out[col.name] = pd.array(values, dtype="Int64")
         elif col.kind in ("float", "numeric"):
-            frame[col.name] = pd.to_numeric(s, errors="coerce").astype("float64")
+            out[col.name] = _floats(values)
         elif col.kind == "boolean":
-            frame[col.name] = s.astype("boolean")
-        elif col.kind == "timestamptz":
-            frame[col.name] = pd.to_datetime(s, utc=True, errors="coerce")
-        elif col.kind in ("date", "timestamp"):
-            frame[col.name] = pd.to_datetime(s, errors="coerce")
+            out[col.name] = pd.array(values, dtype="boolean")
+        elif col.kind in ("timestamptz", "date", "timestamp"):
+            out[col.name] = _times(values, col.kind)
         else:
-            frame[col.name] = s.astype(object).where(s.notna(), None)
-    return frame
+            out[col.name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(out, columns=[c.name for c in columns])
 
 
 def read_table(

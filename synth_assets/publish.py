@@ -144,6 +144,11 @@ def copy_text(values: pd.Series, col: Column) -> pd.Series:
     key = s.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64) if floats else s
     codes, uniques = pd.factorize(key)
     distinct = pd.Series(uniques.view(np.float64) if floats else uniques)
+    if floats:  # NULL is the mask (or a float64's NaN); a NaN a Float64 holds is the value NaN
+        codes[s.isna().to_numpy()] = -1
+        distinct = pd.Series(
+            pd.arrays.FloatingArray(distinct.to_numpy(), np.zeros(len(distinct), bool))
+        )
     texts = _format_values(distinct, col).to_numpy(dtype=object)
     return pd.Series(np.append(texts, "\\N")[codes], dtype=object)  # NULL's code -1: the last
 
