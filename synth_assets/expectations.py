@@ -8,6 +8,7 @@ and a changed one gives a readable diff. Generated expectations carry ``meta.pro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -48,9 +49,16 @@ def _widen(low: Any, high: Any, tolerance: float) -> tuple[Any, Any]:
         return low, high
     span = high - low
     try:
-        return low - span * tolerance, high + span * tolerance
+        wide = span * tolerance
     except TypeError:
         return low, high
+    # a sentinel such as 9999-12-31 or 0001-01-01 sits at the type's limit: widening past it
+    # overflows (and no value lies beyond it), so that side stays at the sentinel
+    with contextlib.suppress(OverflowError):
+        low = low - wide
+    with contextlib.suppress(OverflowError):
+        high = high + wide
+    return low, high
 
 
 def _q(name: str) -> str:

@@ -79,7 +79,9 @@ def _encode(
             def num(s: pd.Series) -> np.ndarray:
                 if pd.api.types.is_datetime64_any_dtype(s):
                     s = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-                    return (s - pd.Timestamp(0)).dt.total_seconds().to_numpy(dtype="float64")
+                    # a microsecond epoch: 9999-12-31 (a sentinel) overflows nanoseconds
+                    epoch = pd.Timestamp(0).as_unit("us")
+                    return (s - epoch).dt.total_seconds().to_numpy(dtype="float64")
                 return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
 
             base = num(ref)

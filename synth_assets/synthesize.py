@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -71,6 +72,27 @@ def from_seconds(s: pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(micros, unit="us"), index=s.index).astype("datetime64[ns]")
 
 
+INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
+
+
+def integer_bounds(col: Column) -> tuple[float, float]:
+    """The floats an integer column's sampled values are clipped to: the type's own limits
+    (a float next to bigint's 2^63 - 1 is 2^63, which does not fit: the last float below)."""
+    bits = INTEGER_BITS.get(col.sql_type, 64)
+    return float(-(2 ** (bits - 1))), float(np.nextafter(float(2 ** (bits - 1)), 0.0))
+
+
+def numeric_bounds(col: Column) -> tuple[float, float]:
+    """A numeric(p, s) holds less than 10^(p - s): a sampled value next to production's
+    largest (99999999.99 is 1e8 as a float, then rounded) must not overflow the column."""
+    match = re.fullmatch(r"numeric\((\d+),\s*(\d+)\)", col.sql_type)
+    if match is None:
+        return -np.inf, np.inf
+    precision, scale = int(match.group(1)), int(match.group(2))
+    high = float(np.nextafter(10.0 ** (precision - scale), 0.0)) - 10.0**-scale
+    return -high, high
+
+
 def to_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     """What SDV accepts: floats for numbers, naive UTC datetimes, objects for the rest."""
     out = {}
@@ -93,9 +115,11 @@ def from_model_frame(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame
     for col in columns:
         s = frame[col.name]
         if col.kind == "integer":
-            out[col.name] = pd.array(np.round(s.astype("float64")), dtype="Int64")
+            low, high = integer_bounds(col)
+            v = np.clip(np.round(s.astype("float64").to_numpy()), low, high)
+            out[col.name] = pd.array(v, dtype="Int64")
         elif col.kind == "numeric":
-            v = s.astype("float64")
+            v = s.astype("float64").clip(*numeric_bounds(col))
             out[col.name] = v.round(col.numeric_scale) if col.numeric_scale is not None else v
         elif col.kind == "float":
             out[col.name] = s.astype("float64")
@@ -184,6 +208,83 @@ class Marginal:
         return pd.Series(scores, index=values.index)
 
 
+# dates pandas holds at nanoseconds; PostgreSQL's run from 4713 BC to 294276 AD
+NS_LOW, NS_HIGH = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
+
+
+@dataclass(frozen=True)
+class Specials:
+    """Values of a column that a synthesizer cannot learn, reproduced at production's rate.
+
+    A float's NaN and infinities, and dates outside pandas' nanosecond range that at least
+    ``MIN_VALUE_ROWS`` rows share (sentinels such as 9999-12-31 or 0001-01-01). The model sees
+    such rows as missing, so it learns the rate of "missing or special" with the other columns;
+    each row it samples as missing becomes a special value with that value's share of
+    production's missing-or-special rows, or stays NULL. A NOT NULL column's sentinel is thus
+    never published as NULL. (A rarer out-of-range date is clipped into range for the model:
+    one row's date is not copied.)
+    """
+
+    values: tuple[Any, ...]
+    shares: tuple[float, ...]  # of production's rows that are NULL or special
+
+    @staticmethod
+    def split(s: pd.Series, col: Column) -> tuple[Specials | None, pd.Series]:
+        """The column's specials, and the column with them as missing (what the model sees)."""
+        if col.kind in ("float", "numeric"):
+            x = s.to_numpy(dtype="float64", na_value=np.nan)
+            special = ~s.isna().to_numpy() & ~np.isfinite(x)
+            kinds = np.where(np.isnan(x), 0, np.sign(x)).astype(np.int64)  # NaN, +inf, -inf
+            values = {0: np.nan, 1: np.inf, -1: -np.inf}
+            counts = {k: int((special & (kinds == k)).sum()) for k in values}
+            found = [(values[k], n) for k, n in counts.items() if n]
+            masked = pd.Series(np.where(special, np.nan, x), index=s.index)
+        elif col.kind in TIME_KINDS and pd.api.types.is_datetime64_any_dtype(s):
+            tz = getattr(s.dt, "tz", None)
+            naive = s.dt.tz_convert("UTC").dt.tz_localize(None) if tz is not None else s
+            outside = ((naive < NS_LOW) | (naive > NS_HIGH)).to_numpy()
+            if not outside.any():
+                return None, s
+            tally = naive[outside].value_counts()
+            common = tally[tally >= MIN_VALUE_ROWS]
+            found = [(v, int(n)) for v, n in common.items()]
+            special = naive.isin(common.index).to_numpy()
+            inside = naive.where(~special).clip(NS_LOW, NS_HIGH).astype("datetime64[ns]")
+            masked = inside.dt.tz_localize("UTC") if tz is not None else inside
+        else:
+            return None, s
+        if not found and col.kind not in TIME_KINDS:
+            return None, masked
+        # (a date column of rare out-of-range values keeps microseconds with no special value:
+        # synthetic rows compare with production's in the same unit, in the privacy checks)
+        missing = max(int(special.sum() + s.isna().sum()), 1)
+        return Specials(tuple(v for v, _ in found), tuple(n / missing for _, n in found)), masked
+
+    def apply(self, s: pd.Series, col: Column, rng: np.random.Generator) -> pd.Series:
+        """Sampled missing values become special values at their shares; the column takes a
+        type that holds them (Float64 keeps NaN apart from NULL; microseconds hold 9999)."""
+        missing = s.isna().to_numpy()
+        u = rng.random(len(s))
+        ends = np.cumsum(self.shares)
+        pick = np.where(missing, np.searchsorted(ends, u, side="right"), len(ends))
+        if col.kind in ("float", "numeric"):
+            x = s.to_numpy(dtype="float64", na_value=np.nan)
+            chosen = pick < len(ends)
+            x[chosen] = np.asarray(self.values, dtype="float64")[pick[chosen]]
+            if not any(np.isnan(v) for v in self.values):  # infinities: float64 holds them
+                return pd.Series(x, index=s.index)
+            null = missing & ~chosen
+            return pd.Series(pd.arrays.FloatingArray(np.where(null, 0.0, x), null), index=s.index)
+        tz = getattr(s.dt, "tz", None)
+        out = s.astype("datetime64[us, UTC]" if tz is not None else "datetime64[us]")
+        for i, value in enumerate(self.values):
+            rows = pick == i
+            if rows.any():
+                stamp = pd.Timestamp(value).as_unit("us")
+                out[rows] = stamp.tz_localize("UTC") if tz is not None else stamp
+        return out
+
+
 CATEGORY_SDTYPES = ("categorical", "boolean")
 NULL_CLASS = "\x00null"
 
@@ -253,6 +354,15 @@ class TableModel:
     fit_seconds: float
     marginals: dict[str, Marginal] = field(default_factory=dict)
     refiners: list[Refiner] = field(default_factory=list)
+    specials: dict[str, Specials] = field(default_factory=dict)
+
+    def _specials(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """Production's NaNs, infinities and sentinel dates, back at their rates."""
+        rng = np.random.default_rng(seed + 2)
+        for col in self.columns:
+            if col.name in self.specials and col.name in frame:
+                frame[col.name] = self.specials[col.name].apply(frame[col.name], col, rng)
+        return frame
 
     def _restore(self, data: pd.DataFrame, seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed + 1)
@@ -269,6 +379,10 @@ class TableModel:
         return data
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
+        return self._specials(self._draw(n, seed), seed)
+
+    def _draw(self, n: int, seed: int) -> pd.DataFrame:
+        """n rows of the model, specials still missing."""
         if not self.columns:
             return pd.DataFrame(index=range(n))
         if n == 0:
@@ -307,7 +421,7 @@ class TableModel:
         present = known[column].notna().to_numpy()
         parts = []
         if (~present).any():  # NULL: unconditional rows, then NULL
-            rest = self.sample(int((~present).sum()), seed)
+            rest = self._draw(int((~present).sum()), seed)
             rest[column] = None
             parts.append(rest)
         wanted = known[present].reset_index(drop=True)
@@ -326,7 +440,7 @@ class TableModel:
             if found.any():
                 parts.append(from_model_frame(base.iloc[picks[found]], self.columns))
             if (~found).any():
-                parts.append(self.sample(int((~found).sum()), seed).assign(**{column: None}))
+                parts.append(self._draw(int((~found).sum()), seed).assign(**{column: None}))
         elif len(wanted):
             self.synthesizer.reset_sampling()
             self.synthesizer._set_random_state(seed)
@@ -340,8 +454,11 @@ class TableModel:
             parts.append(from_model_frame(restored, self.columns))
             short = len(wanted) - len(data)
             if short > 0:  # conditions the model could not meet: unconditional rows
-                parts.append(self.sample(short, seed + 1))
-        out = pd.concat(parts, ignore_index=True) if parts else self.sample(0, seed)
+                parts.append(self._draw(short, seed + 1))
+        out = pd.concat(parts, ignore_index=True) if parts else self._draw(0, seed)
+        given_col = out[column]
+        out = self._specials(out, seed)
+        out[column] = given_col  # the given values are what the caller asked for
         return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
 
 
@@ -356,9 +473,17 @@ def fit_table(
     """Fit the table's synthesizer; ``one_hot`` columns are encoded one column per category,
     which lets a Gaussian copula condition on a category (rebalance) faithfully."""
     start = time.perf_counter()
-    data = to_model_frame(frame, columns)
+    specials: dict[str, Specials] = {}
+    masked = {}
+    for c in columns:
+        found, masked[c.name] = Specials.split(frame[c.name], c)
+        if found is not None:
+            specials[c.name] = found
+    data = to_model_frame(pd.DataFrame(masked, index=frame.index), columns)
     if not columns or len(data) < MIN_ROWS_TO_FIT:
-        return TableModel(table, columns, None, data, time.perf_counter() - start)
+        return TableModel(
+            table, columns, None, data, time.perf_counter() - start, specials=specials
+        )
     from sdv.metadata import Metadata
 
     metadata = Metadata.load_from_dict(
@@ -400,7 +525,9 @@ def fit_table(
             f"fitting {synthesizer} on table {table} failed: {error}. Try another synthesizer "
             f"for it (tables.overrides.{table}.synthesizer) or exclude the table"
         ) from error
-    return TableModel(table, columns, model, None, time.perf_counter() - start, marginals, refiners)
+    return TableModel(
+        table, columns, model, None, time.perf_counter() - start, marginals, refiners, specials
+    )
 
 
 def _refiners(

@@ -1,0 +1,88 @@
+"""Values a float64 or a nanosecond timestamp cannot hold, through a full refresh.
+
+Real schemas hold sentinel dates (9999-12-31 for "still valid", 0001-01-01 for "unknown"),
+NaN readings and bigints beyond 2^53; the copy must keep them as production has them (at
+production's rates) and never turn them into NULL, which a NOT NULL column would refuse.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from synth_assets.refresh import run_refresh
+from tests.conftest import make_config
+
+EXTREMES = """
+select setseed(0.7);
+create table contract (id int primary key, valid_from date not null, valid_to date not null,
+                       signed_at timestamptz not null, reading float8 not null, spread float8,
+                       ref bigint, amount numeric(10,2) not null);
+insert into contract
+select i, d, case when i % 10 < 3 then date '9999-12-31' else d + (10 + i % 300) end,
+       case when i % 20 = 0 then timestamptz '0001-01-01 00:00:00+00'
+            else timestamptz '2024-01-01 00:00+00' + i * interval '7 hours' end,
+       case when i % 5 = 0 then 'NaN'::float8 else 20 + random() * 5 end,
+       case when i % 10 = 1 then null when i % 10 = 2 then 'NaN' else random() end,
+       case when i % 4 = 0 then null when i % 4 = 1 then 9223372036854775807
+            else 9007199254740993 + i end,
+       case when i % 50 = 0 then 99999999.99 else round((random() * 1000)::numeric, 2) end
+from (select i, date '2020-01-01' + (i % 900) as d from generate_series(1, 400) i) s;
+"""
+
+SHARES = """
+select avg((valid_to = '9999-12-31')::int)::float, avg((signed_at = '0001-01-01 00:00+00')::int)::float,
+       avg((reading = 'NaN')::int)::float, avg(coalesce(spread = 'NaN', false)::int)::float,
+       avg((spread is null)::int)::float, count(*) filter (where valid_to < valid_from)
+from contract
+"""
+
+
+@pytest.fixture(scope="module")
+def refreshed(make_database):  # type: ignore[no-untyped-def]
+    source = make_database("extremes")
+    with psycopg.connect(source) as conn:
+        conn.execute(EXTREMES)
+    dev = make_database("extremes_dev")
+    report = run_refresh(make_config(source, {"dev": dev}))
+    return source, dev, report
+
+
+def _row(url: str, query: str) -> tuple:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchone()
+
+
+def test_the_refresh_publishes_sentinels_nan_and_large_bigints(refreshed) -> None:  # type: ignore[no-untyped-def]
+    """The NOT NULL columns holding 9999-12-31, 0001-01-01 and NaN load and pass the gate."""
+    _, _, report = refreshed
+    assert report.published["dev"].rows["contract"] == 400
+
+
+def test_sentinels_and_nan_keep_production_s_rates(refreshed) -> None:  # type: ignore[no-untyped-def]
+    source, dev, _ = refreshed
+    production, synthetic = _row(source, SHARES), _row(dev, SHARES)
+    assert production[:5] == pytest.approx((0.3, 0.05, 0.2, 0.1, 0.1))
+    for want, got in zip(production[:5], synthetic[:5], strict=True):
+        assert abs(want - got) <= 0.06, (production, synthetic)
+    assert synthetic[5] == 0  # valid_to >= valid_from still holds, sentinel rows included
+
+
+def test_nan_and_null_stay_apart_and_dates_stay_in_range(refreshed) -> None:  # type: ignore[no-untyped-def]
+    _, dev, _ = refreshed
+    spread_nan, spread_null, odd_dates = _row(
+        dev,
+        "select count(*) filter (where spread = 'NaN'), count(*) filter (where spread is null), "
+        "count(*) filter (where valid_to <> '9999-12-31' and valid_to > '2300-01-01') "
+        "from contract",
+    )
+    assert spread_nan > 0 and spread_null > 0
+    assert odd_dates == 0  # the sentinel is reproduced, not smeared into dates between
+
+
+def test_integers_and_numerics_near_their_type_limits_fit(refreshed) -> None:  # type: ignore[no-untyped-def]
+    """A bigint at 2^63 - 1 and a numeric(10,2) at 99999999.99 are sampled inside their types
+    (as floats they round up, to 2^63 and 1e8, which do not fit)."""
+    _, dev, _ = refreshed
+    big, amount = _row(dev, "select max(ref), max(amount) from contract")
+    assert big <= 9223372036854775807 and amount <= 99999999.99
