@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +121,34 @@ def words_like(
         for row, k, t in zip(picks, counts, target, strict=True)
     ]
     return np.array(text, dtype=object)
+
+
+REDRAW_ROUNDS = 10
+
+
+def _not_production(
+    values: np.ndarray, production: pd.Series, redraw: Callable[[int], np.ndarray]
+) -> np.ndarray:
+    """Generated text (free text, codes) that is never one of the column's production values.
+
+    A short title drawn from the word pool can come out equal to a real one ("Facelift"), and
+    the privacy gate then refuses the whole refresh for a copied row. Such values are drawn
+    again a few rounds; one that still matches ends in "~" instead of its last character (its
+    length, which a varchar limits, stays). Values equal to no production value consume no
+    extra draws, so a refresh without matches is unchanged.
+    """
+    real = pd.unique(production.astype(str).to_numpy())
+    if len(values) == 0 or len(real) == 0:
+        return values
+    values = np.asarray(values, dtype=object).copy()
+    for _ in range(REDRAW_ROUNDS):
+        hit = pd.Series(values).isin(real).to_numpy()
+        if not hit.any():
+            return values
+        values[hit] = redraw(int(hit.sum()))
+    hit = pd.Series(values).isin(real).to_numpy()
+    values[hit] = (pd.Series(values[hit]).astype(str).str[:-1] + "~").to_numpy(dtype=object)
+    return values
 
 
 def _dedupe(values: pd.Series, rng: np.random.Generator) -> pd.Series:
@@ -319,10 +347,14 @@ def _fill_column(
         )
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
     if role.role == R.CODE:
-        values = code_values(present.astype(str).tolist(), n, rng, unique=role.unique)
+        samples = present.astype(str).tolist()
+        values = code_values(samples, n, rng, unique=role.unique)
+        if not role.unique:  # unique codes count up, as keys do
+            values = _not_production(values, present, lambda k: code_values(samples, k, rng, False))
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
     if role.role == R.WORDS:
         values = words_like(present, n, rng, ctx.pools)
+        values = _not_production(values, present, lambda k: words_like(present, k, rng, ctx.pools))
         if role.unique:
             values = _dedupe(pd.Series(values), rng).to_numpy(dtype=object)
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
