@@ -32,7 +32,8 @@ class Encoder:
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             seconds = (s - pd.Timestamp("1970-01-01")).dt.total_seconds()
             return seconds.astype("float64")
-        return pd.to_numeric(s, errors="coerce").astype("float64")
+        x = pd.to_numeric(s, errors="coerce").astype("float64")
+        return x.where(np.isfinite(x))  # an infinity (a float's special value) counts as unknown
 
     @staticmethod
     def _text(s: pd.Series) -> pd.Series:

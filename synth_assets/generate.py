@@ -643,7 +643,7 @@ def _avoid_copies(
         better = ~np.isin(row_hashes(redrawn), production)
         rows = np.flatnonzero(match)[better]
         for name in modelled:
-            frame.loc[frame.index[rows], name] = fresh[name].to_numpy()[better]
+            frame.loc[frame.index[rows], name] = fresh[name].array[better]  # a NaN stays NaN
         resampled += int(better.sum())
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)

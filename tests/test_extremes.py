@@ -28,6 +28,23 @@ select i, d, case when i % 10 < 3 then date '9999-12-31' else d + (10 + i % 300)
             else 9007199254740993 + i end,
        case when i % 50 = 0 then 99999999.99 else round((random() * 1000)::numeric, 2) end
 from (select i, date '2020-01-01' + (i % 900) as d from generate_series(1, 400) i) s;
+-- a child: its rows are matched to parents by the parents' values, sentinels and NaN included
+-- (fee makes every row's combination unique: rows equal to a production row are drawn again,
+-- and (9999-12-31, NaN) would be such a row far more often than a row of ordinary values)
+create table payment (id int primary key, contract_id int not null references contract(id),
+                      due date not null, ratio float8 not null, fee float8 not null);
+insert into payment
+select i, 1 + (i * 7) % 400, case when i % 8 = 0 then date '9999-12-31' else date '2024-01-01' + i % 365 end,
+       case when i % 9 = 0 then 'Infinity' when i % 9 = 1 then '-Infinity' when i % 9 = 2 then 'NaN'
+            else random() end, random() * 10
+from generate_series(1, 1200) i;
+-- few combinations: many rows equal a production row and are drawn again
+create table flag (id int primary key, contract_id int not null references contract(id),
+                   level float8 not null, day date not null);
+insert into flag
+select i, 1 + i % 400, case when i % 3 = 0 then 'NaN' else (i % 4)::float8 end,
+       date '2020-01-01' + (i * 37) % 1500
+from generate_series(1, 600) i;
 """
 
 SHARES = """
@@ -57,6 +74,32 @@ def test_the_refresh_publishes_sentinels_nan_and_large_bigints(refreshed) -> Non
     """The NOT NULL columns holding 9999-12-31, 0001-01-01 and NaN load and pass the gate."""
     _, _, report = refreshed
     assert report.published["dev"].rows["contract"] == 400
+    assert report.published["dev"].rows["payment"] == 1200
+    assert report.published["dev"].rows["flag"] == 600
+
+
+def test_rows_drawn_again_keep_their_nan(refreshed) -> None:  # type: ignore[no-untyped-def]
+    """Redrawing the rows that equal a production row does not turn a NaN into a NULL."""
+    _, dev, _ = refreshed
+    nan, null = _row(
+        dev,
+        "select count(*) filter (where level = 'NaN'), count(*) filter (where level is null) "
+        "from flag",
+    )
+    assert nan > 0 and null == 0
+
+
+def test_a_child_keeps_its_infinities_nan_and_sentinels(refreshed) -> None:  # type: ignore[no-untyped-def]
+    source, dev, _ = refreshed
+    query = (
+        "select avg((ratio = 'Infinity')::int)::float, avg((ratio = '-Infinity')::int)::float, "
+        "avg((ratio = 'NaN')::int)::float, avg((due = '9999-12-31')::int)::float, "
+        "count(*) filter (where ratio is null or due is null) from payment"
+    )
+    production, synthetic = _row(source, query), _row(dev, query)
+    for want, got in zip(production[:4], synthetic[:4], strict=True):
+        assert abs(want - got) <= 0.04, (production, synthetic)
+    assert synthetic[4] == 0
 
 
 def test_sentinels_and_nan_keep_production_s_rates(refreshed) -> None:  # type: ignore[no-untyped-def]
