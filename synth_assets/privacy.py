@@ -58,7 +58,14 @@ def split_holdout(
 
 
 def _hashes(frame: pd.DataFrame) -> np.ndarray:
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    """Row hashes that depend on the values only: times at one unit, so that a production
+    column read at microseconds (it holds 9999-12-31) matches the same instant in nanoseconds."""
+    times = {
+        name: s.dt.as_unit("us")
+        for name, s in frame.items()
+        if pd.api.types.is_datetime64_any_dtype(s)
+    }
+    return pd.util.hash_pandas_object(frame.assign(**times), index=False).to_numpy()
 
 
 def _non_key_columns(table: Table, roles: dict[str, R.ColumnRole]) -> list[str]:

@@ -129,3 +129,34 @@ def test_integers_and_numerics_near_their_type_limits_fit(refreshed) -> None:  #
     _, dev, _ = refreshed
     big, amount = _row(dev, "select max(ref), max(amount) from contract")
     assert big <= 9223372036854775807 and amount <= 99999999.99
+
+
+def test_the_privacy_gate_sees_a_copied_row_whatever_the_time_unit(make_database) -> None:  # type: ignore[no-untyped-def]
+    """Production's dates are read at microseconds (one row holds 9999-12-31); a synthetic
+    table without such a date is read at nanoseconds: a copied row must still be found."""
+    from synth_assets import roles as R
+    from synth_assets.config import Privacy
+    from synth_assets.db import source_snapshot
+    from synth_assets.extract import read_table
+    from synth_assets.privacy import check_privacy
+    from synth_assets.schema import introspect
+
+    url = make_database("units")
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "create table real_rows (id int primary key, d date not null, v int not null);"
+            "create table copied (id int primary key, d date not null, v int not null);"
+            "insert into real_rows select i, date '2024-01-01' + i, i from generate_series(1, 20) i;"
+            "insert into real_rows values (21, '9999-12-31', 21);"
+            "insert into copied select i, date '2024-01-01' + i, i + 100 from generate_series(1, 20) i;"
+            "update copied set v = 5 where id = 5"  # (2024-01-06, 5) is production's row 5
+        )
+    with source_snapshot(url) as conn:
+        schema = introspect(conn, "public")
+        real = read_table(conn, "public", schema.tables["real_rows"], None, 0, 1)
+        synthetic = read_table(conn, "public", schema.tables["copied"], None, 0, 1)
+    assert str(real["d"].dtype) != str(synthetic["d"].dtype)  # the situation this is about
+    roles = {"id": R.ColumnRole(R.KEY), "d": R.ColumnRole(R.MODEL), "v": R.ColumnRole(R.MODEL)}
+    table = schema.tables["real_rows"]
+    result = check_privacy(table, roles, real, real, real.iloc[:0], synthetic, Privacy(), 1)
+    assert result.copies == 1
