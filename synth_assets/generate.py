@@ -300,7 +300,7 @@ def _choose_parents(
 def _set_fk(frame: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, idx: np.ndarray) -> None:
     values = gather(parent, fk.ref_columns, idx)
     for col, ref in zip(fk.columns, fk.ref_columns, strict=True):
-        frame[col] = values[ref].to_numpy()
+        frame[col] = values[ref].array  # Int64 with NULLs: to_numpy() is float, inexact
 
 
 def _dedupe_key_sets(
@@ -636,7 +636,7 @@ def _avoid_copies(
         fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"))
         redrawn = frame.loc[match, columns].reset_index(drop=True)
         for name in modelled:
-            redrawn[name] = fresh[name].to_numpy()
+            redrawn[name] = fresh[name].array  # the dtype production is hashed in
         # only rows the new draw frees from the match change: the others keep the values their
         # parent was matched on (a table of few value combinations would otherwise lose the
         # parent/child relationship and gain nothing)

@@ -180,6 +180,9 @@ def gather(parent: pd.DataFrame, columns: tuple[str, ...], idx: np.ndarray) -> d
             out[col] = pd.Series([None] * len(idx), dtype=object)
             continue
         taken = values.iloc[safe].reset_index(drop=True)
+        if not valid.all() and taken.dtype.kind in "iu":
+            # NULL in an int64 column would make it float64: keys above 2^53 would merge
+            taken = taken.astype("Int64")
         out[col] = taken.where(pd.Series(valid), None) if not valid.all() else taken
     return out
 
