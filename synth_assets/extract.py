@@ -74,9 +74,27 @@ def select_item(col: Column) -> sql.Composable:
     return sql.SQL("{}::text").format(ident)
 
 
-def _column_values(rows: list[tuple], i: int) -> np.ndarray:
-    """Column ``i`` of the fetched rows as Python objects, exactly as the driver returned them."""
-    return np.fromiter((r[i] for r in rows), dtype=object, count=len(rows))
+def _columns(rows: list[tuple], width: int) -> list[np.ndarray]:
+    """The fetched rows' columns as Python objects, exactly as the driver returned them (one C
+    transposition: a bigint next to a NULL must not pass through a float)."""
+    if not rows:
+        return [np.empty(0, dtype=object) for _ in range(width)]
+    table = np.empty((len(rows), width), dtype=object)
+    try:
+        table[:] = rows  # C speed; a value that is itself a sequence cannot go in like this
+    except ValueError:
+        return [np.fromiter(c, dtype=object, count=len(rows)) for c in zip(*rows, strict=True)]
+    return [table[:, i] for i in range(width)]
+
+
+def _integers(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Exact Int64: Python ints straight to int64 (in C), NULL as the mask."""
+    null = np.equal(values, None)
+    try:
+        data = np.where(null, 0, values).astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return pd.array(values, dtype="Int64")
+    return pd.arrays.IntegerArray(data, null.astype(bool))
 
 
 def _floats(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
@@ -84,8 +102,11 @@ def _floats(values: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray
     nullable Float64 whose mask is NULL, so that a production 'NaN' stays a NaN (not a NULL)
     all the way to publish. Decimals of numeric columns become floats here."""
     null = np.equal(values, None)
-    floats = pd.to_numeric(pd.Series(np.where(null, np.nan, values)), errors="coerce")
-    x = floats.to_numpy(dtype="float64", na_value=np.nan)
+    filled = np.where(null, np.nan, values)
+    try:
+        x = filled.astype("float64")  # float() of each value, in C (Decimal's included)
+    except (TypeError, ValueError):
+        x = pd.to_numeric(pd.Series(filled), errors="coerce").to_numpy("float64", na_value=np.nan)
     if not (np.isnan(x) & ~null).any():
         return x
     return pd.arrays.FloatingArray(np.where(null, 0.0, x), null.astype(bool))
@@ -102,6 +123,8 @@ def _times(values: np.ndarray, kind: str) -> pd.Series:
         out = pd.to_datetime(s, errors="coerce")
     if out.notna().sum() == s.notna().sum():
         return out
+    # what is no date (MySQL's 0000-00-00 comes back as a string) is NULL, as pandas reads it
+    s = s.map(lambda v: v if isinstance(v, dt.date) else None)
     if kind == "timestamptz":
         utc = dt.UTC
         s = s.map(lambda v: v if v is None else v.astimezone(utc).replace(tzinfo=None))
@@ -114,10 +137,9 @@ def to_frame(table: Table, rows: list[tuple], columns: list[Column]) -> pd.DataF
     floats for numerics (NaN kept apart from NULL), UTC timestamps (sentinel dates outside
     pandas' nanosecond range kept), strings as objects."""
     out: dict[str, Any] = {}
-    for i, col in enumerate(columns):
-        values = _column_values(rows, i)
+    for col, values in zip(columns, _columns(rows, len(columns)), strict=True):
         if col.kind in ("integer", "bytea"):
-            out[col.name] = pd.array(values, dtype="Int64")
+            out[col.name] = _integers(values)
         elif col.kind in ("float", "numeric"):
             out[col.name] = _floats(values)
         elif col.kind == "boolean":
