@@ -180,3 +180,41 @@ def test_a_tree_of_keys_above_2_53_keeps_its_depths(refreshed) -> None:  # type:
     assert _row(source, depths) == (7, 240)
     assert _row(dev, depths) == (7, 240)
     assert _row(dev, "select min(id) from node")[0] > 2**60
+
+
+ROUND_TRIP_DDL = """
+create table x (id int primary key, big bigint, f float8 not null, fn float8, n numeric,
+  d date not null, ts timestamp, tz timestamptz);
+insert into x values
+  (1, 9007199254740993, 'NaN', 'NaN', 'NaN', '9999-12-31', '9999-12-31 23:59:59.999999',
+   '9999-12-31 23:59:59.999999+00'),
+  (2, null, 1.5, null, 1234567.5678, '0001-01-01', '0001-01-01 00:00:00',
+   '0001-01-01 00:00:00+00'),
+  (3, 9223372036854775807, 'Infinity', 2.5, null, '2024-02-29', null, null),
+  (4, -9223372036854775808, 'NaN', 'NaN', 'NaN', '9999-12-31', '2024-01-01', '2024-01-01 00:00+00');
+"""
+
+
+def test_extreme_values_round_trip_exactly(make_database) -> None:
+    """What a float64 or a nanosecond timestamp cannot hold arrives as production has it: a
+    bigint above 2^53 beside a NULL, NaN apart from NULL (float and numeric), 9999-12-31 and
+    0001-01-01 sentinels in dates and timestamps."""
+    from synth_assets.db import source_snapshot
+    from synth_assets.extract import read_table
+    from synth_assets.publish import load_staging
+    from synth_assets.schema import introspect
+
+    src = make_database("src")
+    with psycopg.connect(src) as conn:
+        conn.execute(ROUND_TRIP_DDL)
+    with source_snapshot(src) as conn:
+        schema = introspect(conn, "public")
+        frame = read_table(conn, "public", schema.tables["x"], None, 0, 1)
+    dst = make_database("dst")
+    query = "select x::text from {}.x order by id"
+    with psycopg.connect(src) as conn:
+        expected = [r[0] for r in conn.execute(query.format("public")).fetchall()]
+    with psycopg.connect(dst) as conn:
+        load_staging(conn, schema, ["x"], {"x": frame}, "public")
+        published = [r[0] for r in conn.execute(query.format("public__staging")).fetchall()]
+    assert published == expected
