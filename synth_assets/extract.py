@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from synth_assets.db import raw
+from synth_assets.errors import ProdtwinError
 from synth_assets.profile import TableStats, profile_columns
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
@@ -177,6 +179,38 @@ def read_table(
     return to_frame(table, data, columns)
 
 
+def unreadable(conn: Connection, schema: Schema, error: Exception) -> ProdtwinError:
+    """What to tell the user when a value cannot be read: PostgreSQL's 'infinity' dates and
+    timestamps have no Python or pandas counterpart, so the table and columns holding one are
+    named (the driver's message names neither)."""
+    with raw(conn).cursor() as cur:
+        for table in schema.tables.values():
+            times = [
+                c
+                for c in table.columns
+                if c.kind in ("date", "timestamp", "timestamptz") and c.generated is None
+            ]
+            if not times:
+                continue
+            checks = sql.SQL(", ").join(
+                sql.SQL("coalesce(bool_or(not isfinite({})), false)").format(sql.Identifier(c.name))
+                for c in times
+            )
+            cur.execute(
+                sql.SQL("select {} from {}").format(checks, qualified(schema.name, table.name))
+            )
+            flags = cur.fetchone() or ()
+            infinite = [c.name for c, flag in zip(times, flags, strict=True) if flag]
+            if infinite:
+                return ProdtwinError(
+                    f"table {table.name}: column {', '.join(infinite)} holds 'infinity' or "
+                    "'-infinity', which prodtwin cannot reproduce yet. Use a sentinel date such "
+                    "as 9999-12-31 or 0001-01-01 (those are reproduced at their rate), or "
+                    f"exclude the table (tables.exclude: [{table.name}])"
+                )
+    return ProdtwinError(f"reading the source failed: a value could not be read ({error})")
+
+
 def _fk_join(fk: ForeignKey) -> sql.Composable:
     return sql.SQL(" and ").join(
         sql.SQL("c.{} = p.{}").format(sql.Identifier(c), sql.Identifier(r))
@@ -238,13 +272,21 @@ def extract(
         from synth_assets.mysql_source import extract_mysql
 
         return extract_mysql(conn, schema, cap, seed, max_categories)
-    profiles = {
-        name: profile_table(conn, schema, t, max_categories) for name, t in schema.tables.items()
-    }
-    frames = {
-        name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
-        for name, t in schema.tables.items()
-    }
+    try:
+        profiles = {
+            name: profile_table(conn, schema, t, max_categories)
+            for name, t in schema.tables.items()
+        }
+        frames = {
+            name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
+            for name, t in schema.tables.items()
+        }
+    except psycopg.DataError as error:  # a value Python cannot hold (a date 'infinity')
+        try:
+            found = unreadable(conn, schema, error)
+        except psycopg.Error:  # the server refused the query itself: its reason is the news
+            raise error from None
+        raise found from None
     from synth_assets.relations import children_counts
 
     for name, counts in children_counts(conn, schema, frames).items():

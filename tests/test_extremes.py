@@ -218,3 +218,25 @@ def test_extreme_values_round_trip_exactly(make_database) -> None:
         load_staging(conn, schema, ["x"], {"x": frame}, "public")
         published = [r[0] for r in conn.execute(query.format("public__staging")).fetchall()]
     assert published == expected
+
+
+def test_an_infinite_date_is_refused_with_table_and_column(make_database) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL's 'infinity' has no Python date: the user is told where it is and what to do,
+    and nothing is published."""
+    from synth_assets.errors import ProdtwinError
+
+    source = make_database("infinite")
+    with psycopg.connect(source) as conn:
+        conn.execute(
+            "create table ok (id int primary key, d date not null);"
+            "insert into ok select i, date '2024-01-01' + i from generate_series(1, 20) i;"
+            'create table "Plan" (id int primary key, ends timestamptz, starts date not null);'
+            """insert into "Plan" select i, case when i % 4 = 0 then 'infinity'::timestamptz end, """
+            "date '2024-01-01' + i from generate_series(1, 20) i"
+        )
+    dev = make_database("infinite_dev")
+    with pytest.raises(
+        ProdtwinError, match=r"table Plan: column ends holds 'infinity'.*9999-12-31"
+    ):
+        run_refresh(make_config(source, {"dev": dev}))
+    assert _row(dev, "select count(*) from pg_namespace where nspname like 'public%'")[0] == 1
