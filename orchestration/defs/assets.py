@@ -356,7 +356,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         conn = connect_warehouse(url, env)
         try:
             refuse_source_as_target(config, env, conn)
-            checked = load_staging(
+            staged = load_staging(
                 conn,
                 whole,
                 list(generation_order(whole).order),
@@ -376,7 +376,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 asset_key=key("staged", env, t),
                 metadata={
                     "rows": handles[t].rows,
-                    "foreign keys checked": checked.get(t, 0),
+                    "foreign keys checked": staged.foreign_keys.get(t, 0),
                     "schema": staging_name(target),
                 },
             )
