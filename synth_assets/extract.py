@@ -52,6 +52,8 @@ class TableProfile:
     links: dict[str, Any] = field(default_factory=dict)  # FK name -> relations.Link
     # self-references: how many rows sit at depth 0, 1, 2, ... of production's trees
     tree_depths: dict[str, np.ndarray] = field(default_factory=dict)
+    # column -> values rare among the parents whose column it carries (synth_assets.rare)
+    entity_rare: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass

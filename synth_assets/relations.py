@@ -34,6 +34,7 @@ from synth_assets.db import raw
 from synth_assets.encoding import Encoder
 from synth_assets.extract import Extract, qualified, select_item, to_frame
 from synth_assets.keys import parent_slots
+from synth_assets.rare import entity_rare
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 
 COUNT_PREFIX = "__n__"
@@ -453,13 +454,18 @@ def learn_links(
 
 
 def learn_relations(schema: Schema, data: Extract, config: Config) -> None:
-    """The links between tables, learned once from production (kept on the child's profile)."""
+    """The links between tables, learned once from production (kept on the child's profile),
+    and the values of child columns that are rare among the parents they come from."""
     roles = {
         name: R.column_roles(table, data.frames[name], config.override(name))
         for name, table in schema.tables.items()
     }
     for name, links in learn_links(schema, data.frames, roles, config.seed).items():
         data.profiles[name].links = links
+    keep = {name: config.override(name).keep_rare for name in schema.tables}
+    rare = entity_rare(schema, data.frames, roles, config.privacy.rare_category_count, keep)
+    for name, columns in rare.items():
+        data.profiles[name].entity_rare = columns
 
 
 # --- generation side ---------------------------------------------------------------------
