@@ -55,6 +55,8 @@ from synth_assets.spill import Spill
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
+RESAMPLE_ROUNDS = 2
+RESAMPLE_CANDIDATES = 4  # rows drawn per production-equal row in a round, tried in turn
 NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
@@ -596,23 +598,36 @@ def _avoid_copies(
         ctx.production_hashes[table.name] = row_hashes(ctx.extract.frames[table.name][columns])
     production = ctx.production_hashes[table.name]
     resampled = 0
-    for attempt in range(5):
+    for attempt in range(RESAMPLE_ROUNDS):
         match = np.isin(row_hashes(frame[columns]), production)
-        m = int(match.sum())
+        rows = np.flatnonzero(match)
+        m = len(rows)
         if m == 0:
             break
-        fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"))
-        redrawn = frame.loc[match, columns].reset_index(drop=True)
-        for name in modelled:
-            redrawn[name] = fresh[name].to_numpy()
-        # only rows the new draw frees from the match change: the others keep the values their
-        # parent was matched on (a table of few value combinations would otherwise lose the
-        # parent/child relationship and gain nothing)
-        better = ~np.isin(row_hashes(redrawn), production)
-        rows = np.flatnonzero(match)[better]
-        for name in modelled:
-            frame.loc[frame.index[rows], name] = fresh[name].to_numpy()[better]
-        resampled += int(better.sum())
+        # one draw of several candidates per matching row: a call of the model costs far more
+        # than its rows (80 ms for a few rows), and the candidates are tried in turn
+        fresh = model.sample(
+            m * RESAMPLE_CANDIDATES,
+            table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"),
+        )
+        for k in range(RESAMPLE_CANDIDATES):
+            candidate = fresh.iloc[k * m : k * m + len(rows)].reset_index(drop=True)
+            redrawn = frame.loc[frame.index[rows], columns].reset_index(drop=True)
+            for name in modelled:
+                redrawn[name] = candidate[name].to_numpy()
+            # only rows the new draw frees from the match change: the others keep the values
+            # their parent was matched on (a table of few value combinations would otherwise
+            # lose the parent/child relationship and gain nothing)
+            better = ~np.isin(row_hashes(redrawn), production)
+            freed = rows[better]
+            for name in modelled:
+                frame.loc[frame.index[freed], name] = candidate[name].to_numpy()[better]
+            resampled += int(better.sum())
+            rows = rows[~better]
+            if len(rows) == 0:
+                break
+        if len(rows) == 0:
+            break
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)
     real = ctx.extract.frames[table.name]
