@@ -159,6 +159,7 @@ class ParentView:
     keys: pd.DataFrame  # the columns children's FKs reference
     counts: pd.DataFrame  # hidden children counts (relations.count_column)
     sides: dict[str, Side] = field(default_factory=dict)  # by _label_key(child, fk)
+    values: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers children track
 
     def hidden(self, column: str) -> pd.Series | None:
         return self.counts.get(column)
@@ -187,16 +188,21 @@ def view_of(
     the referenced keys, the hidden children counts and each link's parent label."""
     keys = [c for c in referenced_columns(schema, table) if c in frame]
     sides = {}
+    tracked: list[str] = []
     for child, fk in child_links(schema):
         profile = profiles.get(child.name)
         link = profile.links.get(fk.name) if profile is not None else None
         if fk.ref_table == table and link is not None:
             sides[_label_key(child.name, fk)] = link.parent_side(frame)
+        for track in profile.tracks if profile is not None and fk.ref_table == table else []:
+            if track.fk == fk.name and track.parent_column in frame:
+                tracked += [track.parent_column] if track.parent_column not in tracked else []
     return ParentView(
         len(frame),
         frame[keys].reset_index(drop=True),
         frame[[c for c in frame.columns if is_latent(c)]].reset_index(drop=True),
         sides,
+        frame[tracked].reset_index(drop=True),
     )
 
 
@@ -209,6 +215,7 @@ def concat_views(parts: list[ParentView]) -> ParentView:
         pd.concat([p.keys for p in parts], ignore_index=True),
         pd.concat([p.counts for p in parts], ignore_index=True),
         {k: concat_sides([p.sides[k] for p in parts]) for k in parts[0].sides},
+        pd.concat([p.values for p in parts], ignore_index=True),
     )
 
 
@@ -512,6 +519,7 @@ def _make_chunk(
             frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
+    chosen: dict[str, np.ndarray] = {}
     for fk in shape.normal:
         parent = ctx.views[fk.ref_table]
         if fk is driver and part.driver_idx is not None:
@@ -521,6 +529,14 @@ def _make_chunk(
         if not fk.nullable:
             keep &= idx != NO_PARENT
         _set_fk(frame, fk, parent.keys, idx)
+        chosen[fk.name] = idx
+    for track in profile.tracks:  # numbers that follow their parent's: now the parent is known
+        fk = next((f for f in shape.normal if f.name == track.fk), None)
+        values = ctx.views[fk.ref_table].values if fk is not None else None
+        if fk is not None and values is not None and track.parent_column in values:
+            frame[track.column] = track.apply(
+                frame[track.column], values[track.parent_column], chosen[fk.name], rng
+            )
     for fk in shape.self_fks + shape.later:
         for col in fk.columns:
             if col not in frame:
@@ -591,14 +607,18 @@ def _avoid_copies(
     model = ctx.models[table.name]
     rebalance = ctx.config.override(table.name).rebalance
     kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
-    modelled = [c.name for c in model.columns if c.name not in kept]
-    if not columns or not modelled or frame.empty:
+    # a number that tracks its parent's was set from the parent: a fresh draw would undo that
+    # (a nudge of a unit keeps it)
+    tracked = {t.column for t in ctx.extract.profiles[table.name].tracks}
+    nudged = [c.name for c in model.columns if c.name not in kept]
+    modelled = [c for c in nudged if c not in tracked]
+    if not columns or not nudged or frame.empty:
         return 0
     if table.name not in ctx.production_hashes:  # once per table, not once per chunk
         ctx.production_hashes[table.name] = row_hashes(ctx.extract.frames[table.name][columns])
     production = ctx.production_hashes[table.name]
     resampled = 0
-    for attempt in range(RESAMPLE_ROUNDS):
+    for attempt in range(RESAMPLE_ROUNDS if modelled else 0):
         match = np.isin(row_hashes(frame[columns]), production)
         rows = np.flatnonzero(match)
         m = len(rows)
@@ -634,7 +654,7 @@ def _avoid_copies(
     numbers = [
         c
         for c in model.columns
-        if c.name in modelled and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
+        if c.name in nudged and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
     ]
     _nudge_copies(ctx, table, frame, columns, production, numbers, tag)
     return resampled
