@@ -185,7 +185,8 @@ def view_of(
     schema: Schema, profiles: dict[str, TableProfile], table: str, frame: pd.DataFrame
 ) -> ParentView:
     """The one place that decides which columns of a synthetic table its children may use:
-    the referenced keys, the hidden children counts and each link's parent label."""
+    the referenced keys, the hidden children counts, each link's parent label and the parent
+    numbers a child's Track follows (relations.Track)."""
     keys = [c for c in referenced_columns(schema, table) if c in frame]
     sides = {}
     tracked: list[str] = []
@@ -194,7 +195,9 @@ def view_of(
         link = profile.links.get(fk.name) if profile is not None else None
         if fk.ref_table == table and link is not None:
             sides[_label_key(child.name, fk)] = link.parent_side(frame)
-        for track in profile.tracks if profile is not None and fk.ref_table == table else []:
+        # profiles pickled before tracks existed have none
+        tracks = getattr(profile, "tracks", []) if fk.ref_table == table else []
+        for track in tracks:
             if track.fk == fk.name and track.parent_column in frame:
                 tracked += [track.parent_column] if track.parent_column not in tracked else []
     return ParentView(
@@ -215,7 +218,7 @@ def concat_views(parts: list[ParentView]) -> ParentView:
         pd.concat([p.keys for p in parts], ignore_index=True),
         pd.concat([p.counts for p in parts], ignore_index=True),
         {k: concat_sides([p.sides[k] for p in parts]) for k in parts[0].sides},
-        pd.concat([p.values for p in parts], ignore_index=True),
+        pd.concat([getattr(p, "values", pd.DataFrame()) for p in parts], ignore_index=True),
     )
 
 
@@ -530,9 +533,10 @@ def _make_chunk(
             keep &= idx != NO_PARENT
         _set_fk(frame, fk, parent.keys, idx)
         chosen[fk.name] = idx
-    for track in profile.tracks:  # numbers that follow their parent's: now the parent is known
+    for track in getattr(profile, "tracks", []):  # numbers that follow their parent's
         fk = next((f for f in shape.normal if f.name == track.fk), None)
-        values = ctx.views[fk.ref_table].values if fk is not None else None
+        # a view kept by an earlier refresh (a daily partition's parents) may have no values
+        values = getattr(ctx.views[fk.ref_table], "values", None) if fk is not None else None
         if fk is not None and values is not None and track.parent_column in values:
             frame[track.column] = track.apply(
                 frame[track.column], values[track.parent_column], chosen[fk.name], rng
@@ -609,7 +613,7 @@ def _avoid_copies(
     kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
     # a number that tracks its parent's was set from the parent: a fresh draw would undo that
     # (a nudge of a unit keeps it)
-    tracked = {t.column for t in ctx.extract.profiles[table.name].tracks}
+    tracked = {t.column for t in getattr(ctx.extract.profiles[table.name], "tracks", [])}
     nudged = [c.name for c in model.columns if c.name not in kept]
     modelled = [c for c in nudged if c not in tracked]
     if not columns or not nudged or frame.empty:

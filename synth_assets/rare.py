@@ -107,32 +107,25 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).astype(str).where(values.notna())
 
 
-def _parent_values(
-    child: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame, column: str
-) -> pd.DataFrame:
-    """Per child row, its parent's position and value of ``column`` (NaN where none is read)."""
+def _parent_positions(child: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame) -> np.ndarray:
+    """Per child row, the position of its parent row (NaN where the parent was not read)."""
     keys = list(fk.ref_columns)
     left = child[list(fk.columns)].astype(str)
     left.columns = keys
     right = parent[keys].astype(str)
     right["__pos"] = np.arange(len(parent))
-    right["__value"] = _text(parent[column]).to_numpy()
-    right = right.drop_duplicates(keys)
-    merged = left.merge(right, on=keys, how="left")
-    return pd.DataFrame(
-        {"pos": merged["__pos"].to_numpy(), "value": merged["__value"].to_numpy()},
-        index=child.index,
-    )
+    merged = left.merge(right.drop_duplicates(keys), on=keys, how="left")
+    return merged["__pos"].to_numpy(dtype="float64")
 
 
 def _rare_entities(
-    parent_values: pd.Series, children: pd.DataFrame, own: pd.Series, max_count: int
+    parent_values: pd.Series, positions: np.ndarray, own: pd.Series, max_count: int
 ) -> frozenset[str]:
     """The child's values that at most ``max_count`` parents have, in the parent's column or
-    through their children's (``children``: each child row's parent position)."""
-    present = own.notna().to_numpy() & children["pos"].notna().to_numpy()
+    through their children's (``positions``: each child row's parent position)."""
+    present = own.notna().to_numpy() & ~np.isnan(positions)
     carried = pd.DataFrame(
-        {"pos": children["pos"][present].astype(np.int64), "value": own[present].to_numpy()}
+        {"pos": positions[present].astype(np.int64), "value": own[present].to_numpy()}
     )
     held = pd.DataFrame(
         {"pos": np.arange(len(parent_values)), "value": parent_values.to_numpy()}
@@ -172,6 +165,10 @@ def entity_rare(
                 for c in parent.columns
                 if c.kind in CATEGORY_KINDS and c.name in pframe and c.name not in keep[parent.name]
             ]
+            if not pcols:
+                continue
+            positions: np.ndarray | None = None  # computed once per FK, when needed
+            theirs = {p: _text(pframe[p]).to_numpy(dtype=object) for p in pcols}
             for col in child.columns:
                 if (
                     col.kind not in CATEGORY_KINDS
@@ -181,15 +178,17 @@ def entity_rare(
                 ):
                     continue
                 own = _text(cframe[col.name])
+                if positions is None:
+                    positions = _parent_positions(cframe, fk, pframe)
                 for p in pcols:
-                    theirs = _parent_values(cframe, fk, pframe, p)
-                    rows = own.notna().to_numpy() & theirs["pos"].notna().to_numpy()
+                    rows = own.notna().to_numpy() & ~np.isnan(positions)
                     if not rows.any():
                         continue
-                    agree = float(np.mean(own[rows].to_numpy() == theirs["value"][rows].to_numpy()))
+                    values = theirs[p][positions[rows].astype(np.int64)]
+                    agree = float(np.mean(own[rows].to_numpy(dtype=object) == values))
                     if agree < SHARED_AGREEMENT:
                         continue
-                    rare = _rare_entities(_text(pframe[p]), theirs, own, max_count)
+                    rare = _rare_entities(_text(pframe[p]), positions, own, max_count)
                     if rare:
                         table = out.setdefault(child.name, {})
                         table[col.name] = table.get(col.name, frozenset()) | rare
