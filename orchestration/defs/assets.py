@@ -245,6 +245,7 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
             extracted.frame,
             extracted.fingerprint,
             extracted.profile.latent,
+            getattr(extracted.profile, "entity_rare", None),  # extracts kept from before
         )
         context.add_output_metadata(
             {
