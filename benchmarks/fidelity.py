@@ -275,7 +275,7 @@ def prodtwin_fit_sample(
     start = time.perf_counter()
     learn_relations(schema, data, config)
     fitted = {
-        n: fit_one(config, t, data.frames[n], data.profiles[n].latent)
+        n: fit_one(config, t, data.frames[n], data.profiles[n].latent, data.profiles[n].entity_rare)
         for n, t in schema.tables.items()
     }
     fit_s = time.perf_counter() - start

@@ -53,8 +53,12 @@ class TableProfile:
     # per child FK, modelled with the table's own columns
     latent: pd.DataFrame | None = None
     links: dict[str, Any] = field(default_factory=dict)  # FK name -> relations.Link
+    # relations.Track per child number that follows a parent number (an order line's price)
+    tracks: list[Any] = field(default_factory=list)
     # self-references: how many rows sit at depth 0, 1, 2, ... of production's trees
     tree_depths: dict[str, np.ndarray] = field(default_factory=dict)
+    # column -> values rare among the parents whose column it carries (synth_assets.rare)
+    entity_rare: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass

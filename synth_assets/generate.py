@@ -55,6 +55,8 @@ from synth_assets.spill import Spill
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
+RESAMPLE_ROUNDS = 2
+RESAMPLE_CANDIDATES = 4  # rows drawn per production-equal row in a round, tried in turn
 NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
@@ -185,6 +187,7 @@ class ParentView:
     keys: pd.DataFrame  # the columns children's FKs reference
     counts: pd.DataFrame  # hidden children counts (relations.count_column)
     sides: dict[str, Side] = field(default_factory=dict)  # by _label_key(child, fk)
+    values: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers children track
 
     def hidden(self, column: str) -> pd.Series | None:
         return self.counts.get(column)
@@ -210,19 +213,27 @@ def view_of(
     schema: Schema, profiles: dict[str, TableProfile], table: str, frame: pd.DataFrame
 ) -> ParentView:
     """The one place that decides which columns of a synthetic table its children may use:
-    the referenced keys, the hidden children counts and each link's parent label."""
+    the referenced keys, the hidden children counts, each link's parent label and the parent
+    numbers a child's Track follows (relations.Track)."""
     keys = [c for c in referenced_columns(schema, table) if c in frame]
     sides = {}
+    tracked: list[str] = []
     for child, fk in child_links(schema):
         profile = profiles.get(child.name)
         link = profile.links.get(fk.name) if profile is not None else None
         if fk.ref_table == table and link is not None:
             sides[_label_key(child.name, fk)] = link.parent_side(frame)
+        # profiles pickled before tracks existed have none
+        tracks = getattr(profile, "tracks", []) if fk.ref_table == table else []
+        for track in tracks:
+            if track.fk == fk.name and track.parent_column in frame:
+                tracked += [track.parent_column] if track.parent_column not in tracked else []
     return ParentView(
         len(frame),
         frame[keys].reset_index(drop=True),
         frame[[c for c in frame.columns if is_latent(c)]].reset_index(drop=True),
         sides,
+        frame[tracked].reset_index(drop=True),
     )
 
 
@@ -235,6 +246,7 @@ def concat_views(parts: list[ParentView]) -> ParentView:
         pd.concat([p.keys for p in parts], ignore_index=True),
         pd.concat([p.counts for p in parts], ignore_index=True),
         {k: concat_sides([p.sides[k] for p in parts]) for k in parts[0].sides},
+        pd.concat([getattr(p, "values", pd.DataFrame()) for p in parts], ignore_index=True),
     )
 
 
@@ -542,6 +554,7 @@ def _make_chunk(
             frame = frame.iloc[perm].reset_index(drop=True)
 
     keep = np.ones(n, dtype=bool)
+    chosen: dict[str, np.ndarray] = {}
     for fk in shape.normal:
         parent = ctx.views[fk.ref_table]
         if fk is driver and part.driver_idx is not None:
@@ -551,6 +564,15 @@ def _make_chunk(
         if not fk.nullable:
             keep &= idx != NO_PARENT
         _set_fk(frame, fk, parent.keys, idx)
+        chosen[fk.name] = idx
+    for track in getattr(profile, "tracks", []):  # numbers that follow their parent's
+        fk = next((f for f in shape.normal if f.name == track.fk), None)
+        # a view kept by an earlier refresh (a daily partition's parents) may have no values
+        values = getattr(ctx.views[fk.ref_table], "values", None) if fk is not None else None
+        if fk is not None and values is not None and track.parent_column in values:
+            frame[track.column] = track.apply(
+                frame[track.column], values[track.parent_column], chosen[fk.name], rng
+            )
     for fk in shape.self_fks + shape.later:
         for col in fk.columns:
             if col not in frame:
@@ -621,37 +643,54 @@ def _avoid_copies(
     model = ctx.models[table.name]
     rebalance = ctx.config.override(table.name).rebalance
     kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
-    modelled = [c.name for c in model.columns if c.name not in kept]
-    if not columns or not modelled or frame.empty:
+    # a number that tracks its parent's was set from the parent: a fresh draw would undo that
+    # (a nudge of a unit keeps it)
+    tracked = {t.column for t in getattr(ctx.extract.profiles[table.name], "tracks", [])}
+    nudged = [c.name for c in model.columns if c.name not in kept]
+    modelled = [c for c in nudged if c not in tracked]
+    if not columns or not nudged or frame.empty:
         return 0
     if table.name not in ctx.production_hashes:  # once per table, not once per chunk
         ctx.production_hashes[table.name] = row_hashes(ctx.extract.frames[table.name][columns])
     production = ctx.production_hashes[table.name]
     resampled = 0
-    for attempt in range(5):
+    for attempt in range(RESAMPLE_ROUNDS if modelled else 0):
         match = np.isin(row_hashes(frame[columns]), production)
-        m = int(match.sum())
+        rows = np.flatnonzero(match)
+        m = len(rows)
         if m == 0:
             break
-        fresh = model.sample(m, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"))
-        redrawn = frame.loc[match, columns].reset_index(drop=True)
-        for name in modelled:
-            redrawn[name] = fresh[name].array  # the dtype production is hashed in
-        # only rows the new draw frees from the match change: the others keep the values their
-        # parent was matched on (a table of few value combinations would otherwise lose the
-        # parent/child relationship and gain nothing)
-        better = ~np.isin(row_hashes(redrawn), production)
-        rows = np.flatnonzero(match)[better]
-        for name in modelled:
-            frame.loc[frame.index[rows], name] = fresh[name].array[better]  # a NaN stays NaN
-        resampled += int(better.sum())
+        # one draw of several candidates per matching row: a call of the model costs far more
+        # than its rows (80 ms for a few rows), and the candidates are tried in turn
+        fresh = model.sample(
+            m * RESAMPLE_CANDIDATES,
+            table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"),
+        )
+        for k in range(RESAMPLE_CANDIDATES):
+            candidate = fresh.iloc[k * m : k * m + len(rows)].reset_index(drop=True)
+            redrawn = frame.loc[frame.index[rows], columns].reset_index(drop=True)
+            for name in modelled:
+                redrawn[name] = candidate[name].array  # the dtype production is hashed in
+            # only rows the new draw frees from the match change: the others keep the values
+            # their parent was matched on (a table of few value combinations would otherwise
+            # lose the parent/child relationship and gain nothing)
+            better = ~np.isin(row_hashes(redrawn), production)
+            freed = rows[better]
+            for name in modelled:
+                frame.loc[frame.index[freed], name] = candidate[name].array[better]  # NaN stays
+            resampled += int(better.sum())
+            rows = rows[~better]
+            if len(rows) == 0:
+                break
+        if len(rows) == 0:
+            break
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)
     real = ctx.extract.frames[table.name]
     numbers = [
         c
         for c in model.columns
-        if c.name in modelled and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
+        if c.name in nudged and c.name in real and real[c.name].nunique() >= MIN_NUDGE_VALUES
     ]
     _nudge_copies(ctx, table, frame, columns, production, numbers, tag)
     return resampled

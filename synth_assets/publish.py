@@ -10,6 +10,7 @@ one run. A failure before the swap drops the staging schema and leaves the wareh
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +30,9 @@ from synth_assets.tasks import Task, run_tasks
 
 CHUNK_ROWS = 50_000
 COPY_BLOCK = 1 << 20  # bytes of a spilled table sent per write
+# A spilled table this large, and larger than its share of the load, is sent by several COPY
+# streams at once (see staging_tasks); below it one stream is as fast and keeps FREEZE.
+SPLIT_BYTES = 64 << 20
 # A FK check is one anti-join of the child against the parent's keys. Just loaded, the tables
 # have no statistics and the planner sorts both sides for a merge join (TPC-H SF 0.1, lineitem ->
 # partsupp: 0.28-0.43 s, a hash of partsupp's keys 0.18-0.27 s). Hashing the parent's keys is
@@ -283,23 +287,50 @@ def copy_statement(table: Table, target: str, freeze: bool = False) -> sql.Compo
     )
 
 
+Span = tuple[int, int]  # a byte range [start, end) of a file of COPY text
+
+
 def load_table(
-    cur: psycopg.Cursor, table: Table, rows: Rows, target: str, freeze: bool = False
-) -> None:
-    """COPY a table's rows: a frame, formatted in chunks, or a file of COPY text
-    (synth_assets.spill) streamed in blocks, so that a table of any size passes through a
-    bounded buffer; see ``copy_statement`` for ``freeze``."""
+    cur: psycopg.Cursor,
+    table: Table,
+    rows: Rows,
+    target: str,
+    freeze: bool = False,
+    span: Span | None = None,
+) -> int:
+    """COPY a table's rows, and say how many: a frame, formatted in chunks, or a file of COPY
+    text (synth_assets.spill), or the ``span`` of one, streamed in blocks, so that a table of
+    any size passes through a bounded buffer; see ``copy_statement`` for ``freeze``."""
     statement = copy_statement(table, target, freeze)
     if isinstance(rows, Path):  # reading is fast: plain writes keep the buffer at one block
         with cur.copy(statement) as copy, rows.open("rb") as f:
-            while block := f.read(COPY_BLOCK):
+            start, end = span or (0, rows.stat().st_size)
+            f.seek(start)
+            left = end - start
+            while left > 0 and (block := f.read(min(COPY_BLOCK, left))):
                 copy.write(block)
-        return
+                left -= len(block)
+        return cur.rowcount
     columns = [c for c in table.columns if c.generated is None]
     # a worker thread sends each chunk while this one formats the next (sending frees the GIL)
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for start in range(0, len(rows), CHUNK_ROWS):
             copy.write(copy_lines(rows.iloc[start : start + CHUNK_ROWS], columns))
+    return cur.rowcount
+
+
+def split_lines(path: Path, parts: int) -> list[Span]:
+    """``parts`` byte ranges of about equal size that each end at the end of a line: a line of
+    COPY text is one row (a newline inside a value is written as ``\\n``)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], size * k // parts))
+            f.readline()  # to the end of the row the cut fell in
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 @contextlib.contextmanager
@@ -633,38 +664,69 @@ def _rows_size(rows: Rows | None) -> int:
     return int(rows.size)
 
 
+def _spans(rows: Rows | None, streams: int, total: int) -> list[Span | None]:
+    """How a table's load is cut for ``streams`` connections: one COPY, or (a spilled table
+    larger than ``SPLIT_BYTES`` and than its share of the ``total`` bytes) one per stream."""
+    size = _rows_size(rows)
+    if not isinstance(rows, Path) or streams < 2 or size < max(SPLIT_BYTES, total // streams):
+        return [None]
+    return list(split_lines(rows, streams))
+
+
 def staging_tasks(
     schema: Schema,
     order: list[str],
     tables: Mapping[str, Rows],
     target: str,
     on_step: StepHook = _no_step,
-) -> list[Task]:
-    """Per table: its load (COPY, or the days published so far), then its keys, then its FKs
-    and indexes once its parents' keys exist; the largest loads first."""
+    streams: int = 1,
+) -> tuple[list[Task], dict[str, list[str]]]:
+    """The tasks, and the names of each table's load tasks. Per table: its load (COPY, or the
+    days published so far), then its keys, then its FKs and indexes once its parents' keys
+    exist; the largest loads first.
+
+    The largest table would otherwise hold one connection long after the others finished and
+    start its keys last: with ``streams`` connections it is sent as several COPYs side by side
+    (COPY's lock does not conflict with itself), at the price of FREEZE on that table. Each
+    load task returns the rows it loaded."""
     staging = staging_name(target)
 
-    def load(name: str) -> Callable[[psycopg.Cursor], None]:
+    def load(name: str, span: Span | None, alone: bool) -> Callable[[psycopg.Cursor], int]:
         table = schema.tables[name]
         if name not in tables:  # refreshed a day at a time: keep the days published so far
 
-            def carry(cur: psycopg.Cursor) -> None:
+            def carry(cur: psycopg.Cursor) -> int:
                 on_step(f"carry {name}")
                 carry_rows(cur, schema, table, target, staging)
+                cur.execute(sql.SQL("select count(*) from {}").format(_q(staging, name)))
+                return int(cur.fetchone()[0])
 
             return carry
 
-        def copy(cur: psycopg.Cursor) -> None:
-            on_step(f"copy {name}")
-            freeze = not table.partitioning  # FREEZE: truncated in this transaction
+        def copy(cur: psycopg.Cursor) -> int:
+            on_step(f"copy {name}" + (f" bytes {span[0]}-{span[1]}" if span else ""))
+            freeze = alone and not table.partitioning  # FREEZE: truncated in this transaction
             if freeze:
                 cur.execute(sql.SQL("truncate {}").format(_q(staging, name)))
-            _with_table(name, load_table, cur, table, tables[name], staging, freeze)
+            return _with_table(name, load_table, cur, table, tables[name], staging, freeze, span)
 
         return copy
 
-    loads = sorted(order, key=lambda n: -_rows_size(tables.get(n)))
-    out = [Task(f"load {n}", load(n), frozenset([n])) for n in loads]
+    total = sum(_rows_size(r) for r in tables.values())
+    spans = {n: _spans(tables.get(n), streams, total) for n in order}
+    loads: dict[str, list[Task]] = {}
+    for name in order:
+        parts = spans[name]
+        loads[name] = [
+            Task(
+                f"load {name}" + (f" part {i + 1}" if len(parts) > 1 else ""),
+                load(name, span, len(parts) == 1),
+                frozenset([name if len(parts) == 1 else f"{name} part {i + 1}"]),
+            )
+            for i, span in enumerate(parts)
+        ]
+    size = {n: _rows_size(tables.get(n)) / len(spans[n]) for n in order}
+    out = [t for n in sorted(order, key=lambda n: -size[n]) for t in loads[n]]
     for name in order:
         table = schema.tables[name]
         out.append(
@@ -672,7 +734,7 @@ def staging_tasks(
                 f"keys {name}",
                 lambda cur, t=table: add_keys(cur, t, staging, on_step),
                 frozenset([name]),
-                frozenset([f"load {name}"]),
+                frozenset(t.name for t in loads[name]),
             )
         )
     for name in order:
@@ -686,7 +748,15 @@ def staging_tasks(
                 frozenset(f"keys {n}" for n in {name, *parents}),
             )
         )
-    return out
+    return out, {n: [t.name for t in tasks] for n, tasks in loads.items()}
+
+
+@dataclass
+class Staged:
+    """What a staging build loaded: rows and FKs checked, per table."""
+
+    rows: dict[str, int]
+    foreign_keys: dict[str, int]
 
 
 def load_staging(
@@ -699,7 +769,7 @@ def load_staging(
     on_step: StepHook = _no_step,
     connect: Callable[[], psycopg.Connection] | None = None,
     connections: int = 1,
-) -> dict[str, int]:
+) -> Staged:
     """Build and fill ``<target>__staging``, committed so that validators can read it.
 
     ``tables`` holds the rows of each table to load; a table of ``order`` not in it keeps the
@@ -722,14 +792,13 @@ def load_staging(
         mark_tables(cur, schema, staging)
     conn.commit()
     extra: list[psycopg.Connection] = []
+    total = sum(_rows_size(r) for r in tables.values())
     try:
-        if connect is not None:
-            extra = [connect() for _ in range(max(0, min(connections, len(order)) - 1))]
-        results = run_tasks(
-            [conn, *extra],
-            staging_tasks(schema, order, tables, target, on_step),
-            begin=lambda cur: cur.execute(search_path),
-        )
+        if connect is not None:  # no more connections than loads can use at once
+            most = sum(len(_spans(tables.get(n), connections, total)) for n in order)
+            extra = [connect() for _ in range(max(0, min(connections, most) - 1))]
+        tasks, loads = staging_tasks(schema, order, tables, target, on_step, 1 + len(extra))
+        results = run_tasks([conn, *extra], tasks, begin=lambda cur: cur.execute(search_path))
     finally:
         for other in extra:
             other.close()
@@ -741,7 +810,9 @@ def load_staging(
         grant_readers(cur, staging, access.readers)
         on_step("commit staging")
     conn.commit()
-    return {name: int(results[f"foreign keys {name}"]) for name in order}  # type: ignore[call-overload]
+    rows = {name: sum(int(results[t]) for t in loads[name]) for name in order}  # type: ignore[call-overload]
+    checks = {name: int(results[f"foreign keys {name}"]) for name in order}  # type: ignore[call-overload]
+    return Staged(rows, checks)
 
 
 def lock_tables(cur: psycopg.Cursor, target: str) -> list[str]:
@@ -850,9 +921,10 @@ def publish(
     start = time.perf_counter()
     result = PublishResult(environment, target)
     try:
-        result.foreign_keys_checked = load_staging(
+        staged = load_staging(
             conn, schema, order, tables, target, access, on_step, connect, connections
         )
+        result.foreign_keys_checked, result.rows = staged.foreign_keys, staged.rows
         if before_swap is not None:
             on_step("validate")
             before_swap(conn, staging_name(target))
@@ -862,6 +934,5 @@ def publish(
         with contextlib.suppress(psycopg.Error):
             drop_staging(conn, target)
         raise
-    result.rows = count_rows(conn, target, order)
     result.seconds = time.perf_counter() - start
     return result

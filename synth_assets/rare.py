@@ -5,6 +5,14 @@ replaced in the training rows by values drawn from the column's frequent ones, s
 cannot reproduce them. ``privacy.rare_category_count`` sets the threshold (0 turns it off) and
 ``tables.overrides.<table>.keep_rare`` lists columns whose rare values may be kept. What was
 suppressed is reported by column with counts only: listing the values would leak them.
+
+Rarity is about people, not rows: a customer's rare country is one row of ``customers`` but
+many rows of ``invoices.billing_country``, where it would look frequent and be reproduced,
+telling the customer's country again (and the pair customer.country x billing_country would
+no longer align). A child column that carries its parent's values (most child rows equal the
+parent column) counts each value by the parents that have it, in their own column or through
+their children: what is rare among the entities is rare in every table that repeats it
+(:func:`entity_rare`).
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from synth_assets import roles as R
-from synth_assets.schema import Table
+from synth_assets.schema import ForeignKey, Schema, Table
 
 CATEGORY_KINDS = {"text", "enum"}
+SHARED_AGREEMENT = 0.8  # child rows that equal their parent's column: it carries its values
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,13 @@ def suppress_rare(
     max_count: int,
     keep: list[str],
     rng: np.random.Generator,
+    also: dict[str, frozenset[str]] | None = None,
 ) -> tuple[pd.DataFrame, list[Suppressed]]:
     """``train`` with the rare values of its modelled category columns replaced.
 
-    Rarity is counted over every production row read, not only the training rows.
+    Rarity is counted over every production row read, not only the training rows; ``also``
+    adds, per column, values rare among the parents whose column this one carries
+    (:func:`entity_rare`).
     """
     if max_count <= 0 or train.empty:
         return train, []
@@ -66,12 +78,13 @@ def suppress_rare(
         ):
             continue
         counts = production[col.name].dropna().astype(str).value_counts()
-        rare = counts.index[counts <= max_count]
+        extra = (also or {}).get(col.name, frozenset())
+        rare = counts.index[(counts <= max_count).to_numpy() | counts.index.isin(list(extra))]
         if len(rare) == 0:
             continue
         values = train[col.name]
         hit = values.notna().to_numpy() & values.astype(str).isin(rare).to_numpy()
-        frequent = counts[counts > max_count]
+        frequent = counts[~counts.index.isin(rare)]
         if len(frequent) == 0:
             report.append(Suppressed(table.name, col.name, len(rare), int(hit.sum()), False))
             continue
@@ -88,3 +101,95 @@ def suppress_rare(
         out[col.name] = column
         report.append(Suppressed(table.name, col.name, len(rare), int(hit.sum())))
     return out, report
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), None).astype(str).where(values.notna())
+
+
+def _parent_positions(child: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame) -> np.ndarray:
+    """Per child row, the position of its parent row (NaN where the parent was not read)."""
+    keys = list(fk.ref_columns)
+    left = child[list(fk.columns)].astype(str)
+    left.columns = keys
+    right = parent[keys].astype(str)
+    right["__pos"] = np.arange(len(parent))
+    merged = left.merge(right.drop_duplicates(keys), on=keys, how="left")
+    return merged["__pos"].to_numpy(dtype="float64")
+
+
+def _rare_entities(
+    parent_values: pd.Series, positions: np.ndarray, own: pd.Series, max_count: int
+) -> frozenset[str]:
+    """The child's values that at most ``max_count`` parents have, in the parent's column or
+    through their children's (``positions``: each child row's parent position)."""
+    present = own.notna().to_numpy() & ~np.isnan(positions)
+    carried = pd.DataFrame(
+        {"pos": positions[present].astype(np.int64), "value": own[present].to_numpy()}
+    )
+    held = pd.DataFrame(
+        {"pos": np.arange(len(parent_values)), "value": parent_values.to_numpy()}
+    ).dropna()
+    entities = pd.concat([carried, held]).drop_duplicates().groupby("value")["pos"].size()
+    rare = entities.index[entities.to_numpy() <= max_count]
+    return frozenset(str(v) for v in set(rare) & set(carried["value"]))
+
+
+def entity_rare(
+    schema: Schema,
+    frames: dict[str, pd.DataFrame],
+    roles: dict[str, dict[str, R.ColumnRole]],
+    max_count: int,
+    keep: dict[str, list[str]],
+) -> dict[str, dict[str, frozenset[str]]]:
+    """Per child table and modelled category column that carries a parent column's values, the
+    values at most ``max_count`` parents have (see the module's docstring).
+
+    A parent column whose rare values are configured to be kept (``keep_rare``) lets its
+    child's copies of them be kept too.
+    """
+    out: dict[str, dict[str, frozenset[str]]] = {}
+    if max_count <= 0:
+        return out
+    for child in schema.tables.values():
+        cframe = frames.get(child.name)
+        if cframe is None or cframe.empty:
+            continue
+        for fk in schema.foreign_keys_of(child):
+            parent = schema.tables[fk.ref_table]
+            pframe = frames.get(parent.name)
+            if fk.ref_table == child.name or pframe is None or pframe.empty:
+                continue
+            pcols = [
+                c.name
+                for c in parent.columns
+                if c.kind in CATEGORY_KINDS and c.name in pframe and c.name not in keep[parent.name]
+            ]
+            if not pcols:
+                continue
+            positions: np.ndarray | None = None  # computed once per FK, when needed
+            theirs = {p: _text(pframe[p]).to_numpy(dtype=object) for p in pcols}
+            for col in child.columns:
+                if (
+                    col.kind not in CATEGORY_KINDS
+                    or roles[child.name][col.name].role != R.MODEL
+                    or col.name in keep[child.name]
+                    or col.name not in cframe
+                ):
+                    continue
+                own = _text(cframe[col.name])
+                if positions is None:
+                    positions = _parent_positions(cframe, fk, pframe)
+                for p in pcols:
+                    rows = own.notna().to_numpy() & ~np.isnan(positions)
+                    if not rows.any():
+                        continue
+                    values = theirs[p][positions[rows].astype(np.int64)]
+                    agree = float(np.mean(own[rows].to_numpy(dtype=object) == values))
+                    if agree < SHARED_AGREEMENT:
+                        continue
+                    rare = _rare_entities(_text(pframe[p]), positions, own, max_count)
+                    if rare:
+                        table = out.setdefault(child.name, {})
+                        table[col.name] = table.get(col.name, frozenset()) | rare
+    return out

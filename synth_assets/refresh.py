@@ -265,7 +265,14 @@ def fit_all(
     workers = min(config.orchestration.concurrency, len(names))
     rows = sum(len(data.frames[n]) for n in names)
     args = {
-        n: (config, schema.tables[n], data.frames[n], fingerprints.get(n), data.profiles[n].latent)
+        n: (
+            config,
+            schema.tables[n],
+            data.frames[n],
+            fingerprints.get(n),
+            data.profiles[n].latent,
+            data.profiles[n].entity_rare,
+        )
         for n in names
     }
     if workers < 2 or rows < PARALLEL_FIT_ROWS:
@@ -288,8 +295,15 @@ class FittedTable:
     reused: bool = False  # taken from the model cache: production had not changed
 
 
-def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> FittedTable:
-    """Fit a table's model; ``latent`` holds its hidden relationship columns (relations.py)."""
+def fit_one(
+    config: Config,
+    table: Table,
+    frame: Any,
+    latent: Any = None,
+    entity_rare: dict[str, frozenset[str]] | None = None,
+) -> FittedTable:
+    """Fit a table's model; ``latent`` holds its hidden relationship columns (relations.py),
+    ``entity_rare`` the values its columns share with parents that few parents have (rare.py)."""
     roles = column_roles(table, frame, config.override(table.name))
     rebalance = config.override(table.name).rebalance
     if rebalance is not None:
@@ -306,6 +320,7 @@ def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> Fit
         config.privacy.rare_category_count,
         config.override(table.name).keep_rare,
         np.random.default_rng(table_seed(config.seed, table.name, "rare")),
+        entity_rare,
     )
     return FittedTable(
         fit_model(table, fit_rows, roles, config, hidden), roles, train, holdout, suppressed
@@ -313,7 +328,12 @@ def fit_one(config: Config, table: Table, frame: Any, latent: Any = None) -> Fit
 
 
 def fit_cached(
-    config: Config, table: Table, frame: Any, fingerprint: str | None, latent: Any = None
+    config: Config,
+    table: Table,
+    frame: Any,
+    fingerprint: str | None,
+    latent: Any = None,
+    entity_rare: dict[str, frozenset[str]] | None = None,
 ) -> FittedTable:
     """The model of a table whose fingerprint is unchanged comes from the cache, not a fit."""
     cache = ModelCache(config.orchestration.storage_dir)
@@ -322,7 +342,7 @@ def fit_cached(
         if isinstance(cached, FittedTable):
             cached.reused = True
             return cached
-    fitted = fit_one(config, table, frame, latent)
+    fitted = fit_one(config, table, frame, latent, entity_rare)
     if fingerprint is not None:
         cache.put(table.name, fingerprint, fitted)
     return fitted

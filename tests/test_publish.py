@@ -189,3 +189,60 @@ def test_bytea_round_trips_exactly(make_database) -> None:
         load_staging(conn, schema, ["k"], {"k": frame}, "public")
         rows = conn.execute("select v from public__staging.k order by id").fetchall()
     assert [None if r[0] is None else bytes(r[0]) for r in rows] == values
+
+
+def test_a_large_spilled_table_is_sent_in_streams_side_by_side(
+    make_database, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The largest table goes over several connections at once, each COPY a run of whole rows
+    of its file: every row arrives once and exactly, the keys hold, the rows are counted."""
+    import pandas as pd
+
+    from synth_assets import publish as P
+    from synth_assets.db import source_snapshot
+    from synth_assets.schema import introspect
+    from synth_assets.spill import Spill
+
+    src = _source(
+        make_database,
+        "create table p (id int primary key, v text);"
+        "create table c (id int primary key, p_id int not null references p, v text)",
+    )
+    with source_snapshot(src) as conn:
+        schema = introspect(conn, "public")
+    n = 3_000
+    texts = [TRICKY[i % len(TRICKY)] + str(i) for i in range(n)]
+    spill = Spill.create(tmp_path)
+    spill.write(schema.tables["p"], pd.DataFrame({"id": range(n), "v": texts}))
+    spill.write(
+        schema.tables["c"],
+        pd.DataFrame({"id": range(2 * n), "p_id": [i % n for i in range(2 * n)], "v": texts * 2}),
+    )
+    path = spill.paths["c"]
+    spans = P.split_lines(path, 3)
+    data = path.read_bytes()
+    assert [s[0] for s in spans[1:]] == [s[1] for s in spans[:-1]]  # contiguous
+    assert spans[0][0] == 0 and spans[-1][1] == len(data)
+    assert all(data[e - 1 : e] == b"\n" for _, e in spans)  # each ends with a whole row
+
+    monkeypatch.setattr(P, "SPLIT_BYTES", 1)  # the test's tables are small
+    dst = make_database("dst")
+    steps: list[str] = []
+    with psycopg.connect(dst) as conn:
+        staged = P.load_staging(
+            conn,
+            schema,
+            ["p", "c"],
+            dict(spill.paths),
+            "public",
+            on_step=steps.append,
+            connect=lambda: psycopg.connect(dst),
+            connections=3,
+        )
+        rows = conn.execute("select id, p_id, v from public__staging.c order by id").fetchall()
+        pk = scalar(dst, "select count(*) from pg_constraint where conname = 'c_pkey'")
+    assert sum(s.startswith("copy c bytes") for s in steps) == 3
+    assert staged.rows == {"p": n, "c": 2 * n}
+    assert staged.foreign_keys == {"p": 0, "c": 1}
+    assert rows == [(i, i % n, texts[i % n]) for i in range(2 * n)]
+    assert pk == 1

@@ -65,3 +65,60 @@ def test_free_text_is_generated_never_copied(rare) -> None:  # type: ignore[no-u
     synthetic = column_values(dev, "member", "bio")
     assert synthetic and not synthetic & production
     assert not any("Member " in s for s in synthetic)
+
+
+# one customer in Liechtenstein and two in Monaco (rare among customers), each with many
+# invoices billed to their own country: in the invoices those values look frequent
+SHARED = """
+select setseed(0.3);
+create table customer (id int primary key, country text not null, segment text not null);
+insert into customer
+select i,
+       case when i = 1 then 'Liechtenstein' when i in (2, 3) then 'Monaco'
+            else (array['Germany', 'France', 'USA', 'Brazil'])[1 + i % 4] end,
+       (array['retail', 'business'])[1 + i % 2]
+from generate_series(1, 80) i;
+create table invoice (id int primary key, customer_id int not null references customer,
+                      billing_country text not null, total numeric(8,2) not null);
+insert into invoice
+select row_number() over (), c.id,
+       case when k % 10 = 0 and c.id > 3 then 'USA' else c.country end,
+       round((random() * 100)::numeric, 2)
+from customer c, generate_series(1, case when c.id <= 3 then 25 else 4 + c.id % 5 end) k;
+"""
+
+
+def _shared_refresh(make_database, keep: list[str]):  # type: ignore[no-untyped-def]
+    source = make_database("shared_rare")
+    with psycopg.connect(source) as conn:
+        conn.execute(SHARED)
+    dev = make_database("shared_rare_dev")
+    overrides = {"invoice": {"keep_rare": keep}} if keep else {}
+    config = make_config(source, {"dev": dev}, tables={"overrides": overrides})
+    return dev, run_refresh(config)
+
+
+def test_a_value_rare_among_parents_is_rare_in_children_that_carry_it(make_database) -> None:  # type: ignore[no-untyped-def]
+    dev, report = _shared_refresh(make_database, [])
+    rare = {"Liechtenstein", "Monaco"}
+    assert not column_values(dev, "customer", "country") & rare
+    # 25 invoices each: frequent by rows, yet they tell the one customer's country
+    billed = column_values(dev, "invoice", "billing_country")
+    assert not billed & rare, billed
+    assert {"Germany", "France", "USA", "Brazil"} <= billed
+    notes = [n for n in report.synthetic.notes if "rare categories" in n]
+    assert any(n.startswith("invoice.billing_country: 2 rare categories") for n in notes), notes
+    assert not any(v in n for n in notes for v in rare)
+    # both sides suppressed alike, so an invoice is still billed to its customer's country
+    with psycopg.connect(dev) as conn:
+        same = conn.execute(
+            "select avg((i.billing_country = c.country)::int) from invoice i "
+            "join customer c on c.id = i.customer_id"
+        ).fetchone()[0]
+    assert same >= 0.8
+
+
+def test_a_child_column_configured_to_keep_rare_values_keeps_them(make_database) -> None:  # type: ignore[no-untyped-def]
+    dev, report = _shared_refresh(make_database, ["billing_country"])
+    assert not any(n.startswith("invoice.billing_country") for n in report.synthetic.notes)
+    assert column_values(dev, "invoice", "billing_country") & {"Liechtenstein", "Monaco"}

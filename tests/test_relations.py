@@ -117,6 +117,23 @@ def test_a_child_of_two_parents_keeps_both(planted) -> None:  # type: ignore[no-
     assert per_order.between(1, 3).all()
 
 
+RATIOS = """
+select percentile_cont(array[0.05, 0.95]) within group (order by i.unit_price / p.price)
+from order_item i join product p on p.id = i.product_id
+"""
+
+
+def test_a_child_number_that_tracks_its_parent_s_keeps_the_ratio(planted) -> None:  # type: ignore[no-untyped-def]
+    """An item's price is its product's price within 10%: the copy holds that per row, not
+    only as a trend (a rank pairing alone would give items of one product any price)."""
+    source, dev, _ = planted
+    production, synthetic = _value(source, PRICE_CORR), _value(dev, PRICE_CORR)
+    assert abs(synthetic - production) <= 0.05, (production, synthetic)
+    with psycopg.connect(dev) as conn:
+        low, high = conn.execute(RATIOS).fetchone()[0]
+    assert low >= 0.85 and high <= 1.15, (low, high)
+
+
 def test_quality_report_has_train_on_synthetic_beside_train_on_real(planted) -> None:  # type: ignore[no-untyped-def]
     _, _, report = planted
     document = json.loads(report.quality.json_path.read_text())

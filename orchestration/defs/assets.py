@@ -245,6 +245,7 @@ def model_asset(settings: Settings, table: str) -> dg.AssetsDefinition:
             extracted.frame,
             extracted.fingerprint,
             extracted.profile.latent,
+            getattr(extracted.profile, "entity_rare", None),  # extracts kept from before
         )
         context.add_output_metadata(
             {
@@ -356,7 +357,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
         conn = connect_warehouse(url, env)
         try:
             refuse_source_as_target(config, env, conn)
-            checked = load_staging(
+            staged = load_staging(
                 conn,
                 whole,
                 list(generation_order(whole).order),
@@ -376,7 +377,7 @@ def staged_asset(settings: Settings, env: str) -> dg.AssetsDefinition:
                 asset_key=key("staged", env, t),
                 metadata={
                     "rows": handles[t].rows,
-                    "foreign keys checked": checked.get(t, 0),
+                    "foreign keys checked": staged.foreign_keys.get(t, 0),
                     "schema": staging_name(target),
                 },
             )
