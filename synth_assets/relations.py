@@ -481,6 +481,10 @@ class Track:
     ratios: Any  # synthesize.Marginal of child / parent
     scale: int | None  # decimals of the child column (None: as computed)
     integer: bool
+    # production's range of the child column: a large parent times a large ratio stays inside
+    # it, as every modelled number does (the gate expects production's range)
+    low: float = -np.inf
+    high: float = np.inf
 
     def apply(
         self,
@@ -503,7 +507,10 @@ class Track:
         ranks[order] = np.arange(len(order))
         z = pd.Series(ndtri((ranks + 0.5) / len(order)))
         ratio = self.ratios.restore(z, rng).to_numpy(dtype="float64")
-        value = p[rows] * ratio
+        # tracks pickled before the range existed have none
+        value = np.clip(
+            p[rows] * ratio, getattr(self, "low", -np.inf), getattr(self, "high", np.inf)
+        )
         out = x.copy()
         out[rows] = np.round(value, self.scale) if self.scale is not None else value
         if self.integer:
@@ -579,6 +586,8 @@ def learn_tracks(
                     ratios,
                     col.numeric_scale if col.kind == "numeric" else None,
                     col.kind == "integer",
+                    float(np.nanmin(x)),
+                    float(np.nanmax(x)),
                 )
             )
     return out

@@ -143,3 +143,22 @@ def test_quality_report_has_train_on_synthetic_beside_train_on_real(planted) -> 
     assert segment["real"] > 0.75, segment
     assert segment["synthetic"] >= segment["real"] - 0.1, segment
     assert "train on synthetic, test on real" in report.quality.html_path.read_text()
+
+
+def test_a_tracked_number_stays_inside_production_s_range() -> None:
+    """A large synthetic parent times a large ratio would leave the range production has (and
+    the gate expects): the tracked value is held inside it, as modelled numbers are."""
+    import numpy as np
+
+    from synth_assets.relations import Track
+    from synth_assets.synthesize import Marginal
+
+    rng = np.random.default_rng(0)
+    ratios, _ = Marginal.fit(pd.Series(rng.uniform(0.5, 1.5, 500)), rng)
+    track = Track("fk", "amount", "total", ratios, 2, False, low=1.0, high=100.0)
+    parents = pd.Series(rng.uniform(1, 120, 50))  # the synthetic parents reach past 100
+    idx = rng.integers(0, 50, 2_000)
+    own = pd.Series(rng.uniform(1, 100, 2_000))
+    out = track.apply(own, parents, idx, rng)
+    assert out.between(1.0, 100.0).all(), (out.min(), out.max())
+    assert (out == 100.0).any()  # some were held at the top, not dropped
