@@ -520,6 +520,16 @@ class Track:
         return pd.Series(out, index=own.index)
 
 
+def _modelled_numbers(
+    table: Table, frame: pd.DataFrame, roles: dict[str, dict[str, R.ColumnRole]]
+) -> list[str]:
+    return [
+        c.name
+        for c in table.columns
+        if c.kind in NUMBER_KINDS and roles[table.name][c.name].role == R.MODEL and c.name in frame
+    ]
+
+
 def learn_tracks(
     schema: Schema,
     frames: dict[str, pd.DataFrame],
@@ -538,21 +548,9 @@ def learn_tracks(
         pframe, cframe = frames[parent.name], frames[child.name]
         if len(cframe) < MIN_ROWS_TO_CLUSTER or pframe.empty:
             continue
-        numbers = [
-            c.name
-            for c in child.columns
-            if c.kind in NUMBER_KINDS
-            and roles[child.name][c.name].role == R.MODEL
-            and c.name in cframe
-            and not any(t.column == c.name for t in out.get(child.name, []))
-        ]
-        pnumbers = [
-            c.name
-            for c in parent.columns
-            if c.kind in NUMBER_KINDS
-            and roles[parent.name][c.name].role == R.MODEL
-            and c.name in pframe
-        ]
+        taken = {t.column for t in out.get(child.name, [])}  # a column tracks one parent
+        numbers = [c for c in _modelled_numbers(child, cframe, roles) if c not in taken]
+        pnumbers = _modelled_numbers(parent, pframe, roles)
         if not numbers or not pnumbers:
             continue
         keys = list(fk.ref_columns)
