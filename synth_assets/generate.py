@@ -630,7 +630,8 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
 def _avoid_copies(
     ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[str], tag: str = ""
 ) -> int:
-    """A synthetic row may not equal a production row on all its non-key columns.
+    """A synthetic row may not equal, on all its non-key columns, a production row whose
+    combination of values is unique in production.
 
     Such rows get their modelled values drawn again (a few rounds). Tables whose non-key columns
     take only a handful of value combinations cannot avoid every match; the gate reports those.
@@ -651,7 +652,13 @@ def _avoid_copies(
     if not columns or not nudged or frame.empty:
         return 0
     if table.name not in ctx.production_hashes:  # once per table, not once per chunk
-        ctx.production_hashes[table.name] = row_hashes(ctx.extract.frames[table.name][columns])
+        # only combinations that are unique in production identify a row (the gate's copies);
+        # one that many production rows share is a common value, and redrawing it would lower
+        # the rates of such rows (NULLs, NaN, sentinels, the commonest category)
+        hashes, counts = np.unique(
+            row_hashes(ctx.extract.frames[table.name][columns]), return_counts=True
+        )
+        ctx.production_hashes[table.name] = hashes[counts == 1]
     production = ctx.production_hashes[table.name]
     resampled = 0
     for attempt in range(RESAMPLE_ROUNDS if modelled else 0):

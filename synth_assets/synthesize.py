@@ -182,18 +182,34 @@ class Marginal:
         scores[present] = ndtri((ranks + 0.5) / len(x))
         return marginal, pd.Series(scores, index=values.index)
 
-    def restore(self, scores: pd.Series, rng: np.random.Generator) -> pd.Series:
+    def restore(
+        self, scores: pd.Series, rng: np.random.Generator, stratified: bool = False
+    ) -> pd.Series:
+        """Values for normal scores. ``stratified`` (rows drawn unconditionally) replaces each
+        score by its rank among the rows, jittered inside its slot: the copula's dependence is
+        in the ranks and stays, while the values' spread follows production's quantiles as
+        closely as n rows can (a table of 400 rows no longer drifts 4% from its own shape by
+        chance). Rows sampled given a condition keep their scores: their distribution is not
+        the column's."""
         z = pd.to_numeric(scores, errors="coerce").to_numpy(dtype="float64")
+        present = ~np.isnan(z)
         # a little independent noise: rows of a perfectly correlated pair (a reading taken every
         # three hours) would otherwise sit on production's line, closer than its own rows are
-        if self.discrete:  # no noise: a value is a value, there is no line to blur
-            u = ndtr(z)
-            at = np.minimum(np.searchsorted(self.probs, u, side="right"), len(self.knots) - 1)
-            restored = self.knots[at]
-        else:
+        if not self.discrete:  # no noise for few values: a value is a value, no line to blur
             z = (z + SCORE_NOISE * rng.standard_normal(len(z))) / np.sqrt(1 + SCORE_NOISE**2)
-            restored = np.interp(ndtr(z), self.probs, self.knots)
-        return pd.Series(restored, index=scores.index).where(~np.isnan(z))
+        u = ndtr(z)
+        m = int(present.sum())
+        if stratified and m > 1:
+            order = np.lexsort((rng.random(m), z[present]))
+            slots = np.empty(m)
+            slots[order] = np.arange(m)
+            u[present] = (slots + rng.random(m)) / m
+        if self.discrete:
+            at = np.minimum(np.searchsorted(self.probs, u, side="right"), len(self.knots) - 1)
+            restored = self.knots[np.where(present, at, 0)]
+        else:
+            restored = np.interp(u, self.probs, self.knots)
+        return pd.Series(restored, index=scores.index).where(present)
 
     def scores_of(self, values: pd.Series, rng: np.random.Generator) -> pd.Series:
         """Normal scores that restore to the given values of a discrete column: a score drawn
@@ -364,7 +380,7 @@ class TableModel:
                 frame[col.name] = self.specials[col.name].apply(frame[col.name], col, rng)
         return frame
 
-    def _restore(self, data: pd.DataFrame, seed: int) -> pd.DataFrame:
+    def _restore(self, data: pd.DataFrame, seed: int, stratified: bool = False) -> pd.DataFrame:
         rng = np.random.default_rng(seed + 1)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column in data and set(refiner.features) <= set(data.columns):
@@ -375,7 +391,7 @@ class TableModel:
                 )
         for name, marginal in self.marginals.items():
             if name in data:
-                data[name] = marginal.restore(data[name], rng)
+                data[name] = marginal.restore(data[name], rng, stratified)
         return data
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
@@ -409,7 +425,8 @@ class TableModel:
             warnings.simplefilter("ignore")
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
-        return from_model_frame(self._restore(data.reset_index(drop=True), seed), self.columns)
+        restored = self._restore(data.reset_index(drop=True), seed, stratified=True)
+        return from_model_frame(restored, self.columns)
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
         """Rows whose ``column`` takes the given values (in random order); the other columns
@@ -503,6 +520,7 @@ def fit_table(
         kwargs["numerical_distributions"] = dict.fromkeys(marginals, "norm")
         discrete = {n: values[n] for n, m in marginals.items() if m.discrete}
         refiners = _refiners(data, columns, one_hot, seed, discrete)
+
         if not one_hot:  # categories are encoded uniformly on [0, 1]: that is their marginal
             kwargs["default_distribution"] = "uniform"
     if synthesizer in ("ctgan", "tvae", "copula_gan"):
@@ -526,7 +544,14 @@ def fit_table(
             f"for it (tables.overrides.{table}.synthesizer) or exclude the table"
         ) from error
     return TableModel(
-        table, columns, model, None, time.perf_counter() - start, marginals, refiners, specials
+        table,
+        columns,
+        model,
+        None,
+        time.perf_counter() - start,
+        marginals,
+        refiners,
+        specials,
     )
 
 
