@@ -16,9 +16,18 @@ production's training rows over the same for production's holdout rows; median o
 exact copies (synthetic rows equal to a production row that is unique on its non-key columns),
 and for the full runs orphans (by anti-join in the warehouse) and the gate's verdict.
 
+Two more rows per database put the full-database figures in context:
+
+- ``rule-3 ceiling``: production itself, with the values the privacy rule of rare categories
+  (``privacy.rare_category_count``) keeps out of the training rows replaced as the fit replaces
+  them, scored against production. No generator that obeys the rule can do better on the
+  category columns it touches; this is an upper bound, not a method (its rows are production's).
+- ``prodtwin (full, rare kept)`` with ``--rare-kept``: the same pipeline with the rule off
+  (``rare_category_count: 0``), what ``keep_rare`` on every column would give.
+
     python benchmarks/fidelity.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--datasets ../shared/datasets] [--only pagila,chinook] [--skip-hma]
-        [--max-hma-rows N]
+        [--max-hma-rows N] [--rare-kept]
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ from synth_assets.order import generation_order
 from synth_assets.privacy import check_privacy, split_holdout
 from synth_assets.publish import count_orphans
 from synth_assets.quality import evaluate_quality
+from synth_assets.rare import suppress_rare
 from synth_assets.refresh import (
     evaluate_gate,
     fit_one,
@@ -109,7 +119,7 @@ class Row:
     quality: dict[str, float | None]
     diagnostic: float | None
     dcr: float | None
-    copies: int
+    copies: int | None = None
     orphans: int | None = None
     gate: str = ""
     subset: str = ""  # the tables of an HMA subset
@@ -137,7 +147,7 @@ class Row:
             f(q.get("Intertable Trends")),
             f(self.diagnostic),
             f(self.dcr),
-            str(self.copies),
+            "n/a" if self.copies is None else str(self.copies),
             "" if self.orphans is None else str(self.orphans),
             self.gate,
         ]
@@ -204,18 +214,19 @@ def load_dataset(name: str, folder: Path, url: str) -> None:
 # --- measures shared by every method -------------------------------------------------------
 
 
-def make_config(source: str, warehouse: str, work: Path) -> Config:
-    return config_from_dict(
-        {
-            "source": {"url": source, "schema": "public"},
-            "environments": {"bench": {"url": warehouse, "schema": "public"}},
-            "seed": 42,
-            "validation": {
-                "expectations_dir": str(work / "expectations"),
-                "reports_dir": str(work / "reports"),
-            },
-        }
-    )
+def make_config(source: str, warehouse: str, work: Path, rare_kept: bool = False) -> Config:
+    settings: dict[str, Any] = {
+        "source": {"url": source, "schema": "public"},
+        "environments": {"bench": {"url": warehouse, "schema": "public"}},
+        "seed": 42,
+        "validation": {
+            "expectations_dir": str(work / "expectations"),
+            "reports_dir": str(work / "reports"),
+        },
+    }
+    if rare_kept:
+        settings["privacy"] = {"rare_category_count": 0}
+    return config_from_dict(settings)
 
 
 def quality_of(
@@ -284,10 +295,12 @@ def prodtwin_fit_sample(
     return fitted, synthetic, fit_s, time.perf_counter() - start
 
 
-def run_full(dataset: str, admin: str, source_db: str, work: Path) -> Row:
+def run_full(dataset: str, admin: str, source_db: str, work: Path, rare_kept: bool = False) -> Row:
     warehouse = create_database(admin, dataset + "_wh")
     try:
-        config = make_config(url_of(admin, source_db), url_of(admin, warehouse), work / dataset)
+        config = make_config(
+            url_of(admin, source_db), url_of(admin, warehouse), work / dataset, rare_kept
+        )
         with source_snapshot(config.source.url.get_secret_value()) as conn:
             schema = select_tables(introspect(conn, "public"), config)
         data = read(config, schema)
@@ -315,7 +328,7 @@ def run_full(dataset: str, admin: str, source_db: str, work: Path) -> Row:
         quality, diagnostic = quality_of(schema, data.frames, synthetic.samples, work / dataset)
         return Row(
             dataset,
-            "prodtwin (full)",
+            "prodtwin (full, rare kept)" if rare_kept else "prodtwin (full)",
             len(schema.tables),
             sum(len(f) for f in data.frames.values()),
             fit_s,
@@ -331,6 +344,35 @@ def run_full(dataset: str, admin: str, source_db: str, work: Path) -> Row:
         raise SystemExit(f"{dataset}: {error}") from None
     finally:
         drop_database(admin, warehouse)
+
+
+def run_ceiling(dataset: str, admin: str, source_db: str, work: Path) -> Row:
+    """Production scored against itself once the rare-category rule has replaced what it keeps
+    out of the training rows (the replacement the fit makes, on every row)."""
+    config = make_config(url_of(admin, source_db), url_of(admin, source_db), work / dataset)
+    with source_snapshot(config.source.url.get_secret_value()) as conn:
+        schema = select_tables(introspect(conn, "public"), config)
+    data = read(config, schema)
+    learn_relations(schema, data, config)
+    suppressed = {}
+    for name, table in schema.tables.items():
+        frame = data.frames[name]
+        suppressed[name], _ = suppress_rare(
+            table,
+            frame,
+            frame,
+            R.column_roles(table, frame, config.override(name)),
+            config.privacy.rare_category_count,
+            config.override(name).keep_rare,
+            np.random.default_rng(table_seed(config.seed, name, "rare")),
+            data.profiles[name].entity_rare,
+        )
+    quality, _ = quality_of(schema, data.frames, suppressed, work / dataset / "ceiling")
+    rows = sum(len(f) for f in data.frames.values())
+    # its rows are production's: time, DCR and copies mean nothing for it
+    return Row(
+        dataset, "rule-3 ceiling", len(schema.tables), rows, math.nan, math.nan, quality, None, None
+    )
 
 
 # --- the subset HMA accepts ------------------------------------------------------------------
@@ -559,6 +601,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-hma-rows", type=int, default=None, help="largest subset with at most this many rows"
     )
+    parser.add_argument(
+        "--rare-kept",
+        action="store_true",
+        help="also run the full database with the rare-category rule off",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("fidelity").setLevel(logging.INFO)
@@ -570,7 +617,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 load_dataset(dataset, folder, url_of(args.admin_url, source))
                 rows.append(run_full(dataset, args.admin_url, source, Path(tmp)))
-                print(render(rows[-1:]), flush=True)
+                rows.append(run_ceiling(dataset, args.admin_url, source, Path(tmp)))
+                if args.rare_kept:
+                    rows.append(run_full(dataset, args.admin_url, source, Path(tmp), True))
+                print(render(rows[-3 if args.rare_kept else -2 :]), flush=True)
                 rows += run_subset(
                     dataset, args.admin_url, source, Path(tmp), not args.skip_hma, args.max_hma_rows
                 )
