@@ -64,43 +64,106 @@ def suppress_rare(
     Rarity is counted over every production row read, not only the training rows; ``also``
     adds, per column, values rare among the parents whose column this one carries
     (:func:`entity_rare`).
+
+    Replacements keep the columns of a row consistent. A column whose values imply a coarser
+    one (a state its country, :func:`_context`) is replaced within its row's coarser value: a
+    rare Brazilian state becomes a frequent Brazilian state, or NULL when the country has none
+    and the column takes NULLs, never a state of another country. A rare coarser value is
+    replaced together with its finer columns, from one donor row (a rare country and its state
+    become another country and one of its states).
     """
     if max_count <= 0 or train.empty:
         return train, []
-    out = train
     report: list[Suppressed] = []
-    for col in table.columns:
-        if (
-            col.kind not in CATEGORY_KINDS
-            or roles[col.name].role != R.MODEL
-            or col.name in keep
-            or col.name not in train
-        ):
-            continue
-        counts = production[col.name].dropna().astype(str).value_counts()
-        extra = (also or {}).get(col.name, frozenset())
+    categories = [
+        c.name
+        for c in table.columns
+        if c.kind in CATEGORY_KINDS and roles[c.name].role == R.MODEL and c.name in train
+    ]
+    rare_of: dict[str, pd.Index] = {}
+    hit_of: dict[str, np.ndarray] = {}
+    usable_of: dict[str, np.ndarray] = {}
+    for name in categories:
+        counts = production[name].dropna().astype(str).value_counts()
+        extra = (also or {}).get(name, frozenset())
         rare = counts.index[(counts <= max_count).to_numpy() | counts.index.isin(list(extra))]
-        if len(rare) == 0:
+        text = train[name].astype(str)
+        present = train[name].notna().to_numpy()
+        hit_of[name] = present & text.isin(rare).to_numpy()
+        usable_of[name] = present & ~hit_of[name]
+        if len(rare) and name not in keep:
+            rare_of[name] = rare
+    if not rare_of:
+        return train, []
+    context_of = {
+        name: _context(production, name, [c for c in categories if c != name]) for name in rare_of
+    }
+    finer = {coarse: [c for c, ctx in context_of.items() if ctx == coarse] for coarse in categories}
+    out = train.copy()
+    values = {name: train[name].astype(object).to_numpy() for name in categories}
+    # coarser columns first: a state is replaced within its country as it will be published
+    for name in sorted(rare_of, key=lambda c: production[c].nunique()):
+        rare = rare_of[name]
+        hit = hit_of[name].copy()
+        donors = usable_of[name].copy()
+        if not hit.any():
             continue
-        values = train[col.name]
-        hit = values.notna().to_numpy() & values.astype(str).isin(rare).to_numpy()
-        frequent = counts[~counts.index.isin(rare)]
-        if len(frequent) == 0:
-            report.append(Suppressed(table.name, col.name, len(rare), int(hit.sum()), False))
+        if not donors.any():
+            report.append(Suppressed(table.name, name, len(rare), int(hit.sum()), False))
             continue
-        if out is train:
-            out = train.copy()
-        # replacements keep the frequent values' proportions (and their Python type)
-        pool = values[values.notna() & ~values.astype(str).isin(rare)].to_numpy(dtype=object)
-        picks = pool[rng.integers(0, len(pool), int(hit.sum()))] if len(pool) else None
-        if picks is None:
-            report.append(Suppressed(table.name, col.name, len(rare), int(hit.sum()), False))
-            continue
-        column = out[col.name].astype(object).copy()
-        column[hit] = picks
-        out[col.name] = column
-        report.append(Suppressed(table.name, col.name, len(rare), int(hit.sum())))
+        rows = np.flatnonzero(hit)
+        picks = np.full(len(rows), -1, dtype=np.int64)
+        nulled = np.zeros(len(rows), dtype=bool)
+        context = context_of[name]
+        if context is not None:
+            groups = _text(pd.Series(values[context])).fillna(NULL_GROUP).to_numpy(dtype=object)
+            for group in pd.unique(groups[rows]):
+                mine = np.flatnonzero(groups[rows] == group)
+                theirs = np.flatnonzero(donors & (groups == group))
+                if len(theirs):
+                    picks[mine] = theirs[rng.integers(0, len(theirs), len(mine))]
+                elif table.column(name).nullable:
+                    nulled[mine] = True
+        left = (picks < 0) & ~nulled
+        pool = np.flatnonzero(donors)
+        picks[left] = pool[rng.integers(0, len(pool), int(left.sum()))]
+        taken = picks >= 0
+        at, donor = rows[taken], picks[taken]
+        # the finer columns come from the same donor row (they are replaced in their own pass
+        # when the donor's value is rare itself); the donor's rarity goes with its values
+        for c in [name, *finer.get(name, [])]:
+            values[c][at] = values[c][donor]
+            hit_of[c][at] = hit_of[c][donor]
+            usable_of[c][at] = usable_of[c][donor]
+        values[name][rows[nulled]] = None
+        usable_of[name][rows[nulled]] = False
+        report.append(Suppressed(table.name, name, len(rare), int(hit.sum())))
+    for name in rare_of:
+        out[name] = pd.Series(values[name], index=out.index, dtype=object)
     return out, report
+
+
+NULL_GROUP = "\x00null"
+DETERMINED = 0.95  # rows whose value implies the context's value: a state implies its country
+# rows a context is learned from at least: nine employees imply many things by chance (each
+# courtesy title "implies" a country)
+CONTEXT_ROWS = 50
+
+
+def _context(production: pd.DataFrame, column: str, others: list[str]) -> str | None:
+    """The coarser category that ``column``'s values imply (the country of a state), if any."""
+    best: tuple[float, str] | None = None
+    values = _text(production[column])
+    for other in others:
+        theirs = _text(production[other])
+        both = values.notna() & theirs.notna()
+        if both.sum() < CONTEXT_ROWS or theirs[both].nunique() >= values[both].nunique():
+            continue
+        pairs = pd.DataFrame({"v": values[both], "o": theirs[both]})
+        share = float(pairs.value_counts().groupby(level=0).max().sum()) / len(pairs)
+        if share >= DETERMINED and (best is None or share > best[0]):
+            best = (share, other)
+    return None if best is None else best[1]
 
 
 def _text(values: pd.Series) -> pd.Series:

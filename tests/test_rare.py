@@ -122,3 +122,35 @@ def test_a_child_column_configured_to_keep_rare_values_keeps_them(make_database)
     dev, report = _shared_refresh(make_database, ["billing_country"])
     assert not any(n.startswith("invoice.billing_country") for n in report.synthetic.notes)
     assert column_values(dev, "invoice", "billing_country") & {"Liechtenstein", "Monaco"}
+
+
+def test_a_rare_value_is_replaced_within_the_coarser_value_it_implies() -> None:
+    """A rare state becomes a frequent state of the same country, never one of another country
+    (a Canadian row billed in Sao Paulo would be visibly wrong to anyone querying the copy)."""
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.rare import suppress_rare
+    from synth_assets.roles import MODEL, ColumnRole
+    from synth_assets.schema import Column, Table
+
+    states = {
+        "USA": ["CA"] * 30 + ["NV", "UT"],
+        "Brazil": ["SP"] * 20 + ["RJ"],
+        "Canada": ["ON"] * 10,
+    }
+    rows = [(s, c) for c, ss in states.items() for s in ss] + [(None, "France")] * 25
+    frame = pd.DataFrame(rows, columns=["state", "country"], dtype=object)
+    table = Table(
+        "invoice", (Column("state", "text", "text", True), Column("country", "text", "text", False))
+    )
+    roles = {c: ColumnRole(MODEL) for c in ("state", "country")}
+    out, report = suppress_rare(table, frame, frame, roles, 2, [], np.random.default_rng(1))
+    assert {r.column for r in report} == {"state"}
+    country_of = {"CA": "USA", "SP": "Brazil", "ON": "Canada"}
+    replaced = out[frame["state"].isin(["NV", "UT", "RJ"])]
+    assert len(replaced) == 3
+    assert all(
+        country_of[s] == c for s, c in zip(replaced["state"], replaced["country"], strict=True)
+    )
+    assert out["state"].isna().sum() == 25  # NULL is no rare value
