@@ -359,6 +359,96 @@ class Refiner:
         return pd.Series(values, index=data.index, dtype=object)
 
 
+FOLLOW_CORRELATION = 0.9  # a number this correlated with another is drawn given it
+
+
+@dataclass(frozen=True)
+class ScoreRefiner:
+    """A continuous number drawn again from its distribution among rows like this one.
+
+    A Gaussian copula has no tail dependence: a track's length and size correlate at 0.96 in
+    production because the long videos are also the large files, but the copula pairs a long
+    track with a middling size (0.72), and a price that goes with both (videos cost 1.99) loses
+    them too. A small regression tree on the other numbers (leaves of at least a few dozen
+    rows) keeps, per leaf, quantiles of the column's normal scores (about ten rows per knot,
+    as a Marginal: never a row); a sampled row takes the leaf quantile at its own score's rank
+    among the rows of its leaf, so the copula's order inside a leaf stays.
+    """
+
+    column: str
+    features: list[str]
+    encoder: Encoder
+    tree: Any
+    leaves: dict[int, np.ndarray]  # leaf id -> quantiles of the column's scores
+
+    @classmethod
+    def fit(
+        cls, data: pd.DataFrame, column: str, features: list[str], seed: int
+    ) -> ScoreRefiner | None:
+        from sklearn.tree import DecisionTreeRegressor
+
+        y = data[column].to_numpy(dtype="float64")
+        rows = ~np.isnan(y)
+        if rows.sum() < MIN_LEAF_ROWS * 4 or not features:
+            return None
+        encoder = Encoder.fit(data, features)
+        x = encoder.transform(data)[rows]
+        leaf = max(MIN_LEAF_ROWS, int(rows.sum()) // 100)
+        tree = DecisionTreeRegressor(
+            max_depth=8, min_samples_leaf=leaf, random_state=seed % 2**31
+        ).fit(x, y[rows])
+        ids = tree.apply(x)
+        leaves = {}
+        for leaf_id in np.unique(ids):
+            values = y[rows][ids == leaf_id]
+            k = int(min(KNOTS, max(2, len(values) // ROWS_PER_KNOT)))
+            leaves[int(leaf_id)] = np.quantile(values, np.linspace(0.0, 1.0, k))
+        return cls(column, features, encoder, tree, leaves)
+
+    def draw(self, data: pd.DataFrame) -> np.ndarray:
+        own = data[self.column].to_numpy(dtype="float64")
+        out = own.copy()
+        rows = np.flatnonzero(~np.isnan(own))  # a NULL the copula drew stays NULL
+        if len(rows) == 0:
+            return out
+        ids = self.tree.apply(self.encoder.transform(data.iloc[rows]))
+        frame = pd.DataFrame({"leaf": ids, "z": own[rows]})
+        rank = frame.groupby("leaf")["z"].rank(method="first").to_numpy()
+        size = frame.groupby("leaf")["z"].transform("size").to_numpy()
+        u = (rank - 0.5) / size
+        for leaf_id in np.unique(ids):
+            mine = ids == leaf_id
+            knots = self.leaves[int(leaf_id)]
+            out[rows[mine]] = np.interp(u[mine], np.linspace(0.0, 1.0, len(knots)), knots)
+        return out
+
+
+def score_refiners(
+    data: pd.DataFrame, values: pd.DataFrame, continuous: list[str], seed: int
+) -> list[ScoreRefiner]:
+    """A ScoreRefiner for each continuous number that another continuous number of the row
+    correlates with at least FOLLOW_CORRELATION in production's values (the pairs a copula
+    loses); it is drawn given the numbers that are not drawn again themselves."""
+    if len(data) < MIN_LEAF_ROWS * 4 or len(continuous) < 2:
+        return []
+    x = values[continuous].astype("float64")
+    r = x.corr().abs().fillna(0.0).to_numpy()
+    np.fill_diagonal(r, 0.0)
+    refined: list[str] = []
+    for i, name in enumerate(continuous):
+        partners = [continuous[j] for j in np.flatnonzero(r[i] >= FOLLOW_CORRELATION)]
+        # the earlier column of a pair is the one given: the later is drawn given it
+        if any(continuous.index(p) < i and p not in refined for p in partners):
+            refined.append(name)
+    features = [c for c in continuous if c not in refined]
+    out = []
+    for name in refined:
+        refiner = ScoreRefiner.fit(data, name, features, seed)
+        if refiner is not None:
+            out.append(refiner)
+    return out
+
+
 @dataclass
 class TableModel:
     """A fitted model of a table's modelled columns (or of none)."""
@@ -371,6 +461,7 @@ class TableModel:
     marginals: dict[str, Marginal] = field(default_factory=dict)
     refiners: list[Refiner] = field(default_factory=list)
     specials: dict[str, Specials] = field(default_factory=dict)
+    score_refiners: list[ScoreRefiner] = field(default_factory=list)
 
     def _specials(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
         """Production's NaNs, infinities and sentinel dates, back at their rates."""
@@ -382,6 +473,9 @@ class TableModel:
 
     def _restore(self, data: pd.DataFrame, seed: int, stratified: bool = False) -> pd.DataFrame:
         rng = np.random.default_rng(seed + 1)
+        for scored in getattr(self, "score_refiners", []):  # models pickled before have none
+            if scored.column in data and set(scored.features) <= set(data.columns):
+                data[scored.column] = scored.draw(data)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column in data and set(refiner.features) <= set(data.columns):
                 values = refiner.draw(data, rng)
@@ -510,6 +604,7 @@ def fit_table(
     kwargs: dict[str, Any] = {"enforce_min_max_values": True, "enforce_rounding": True}
     marginals: dict[str, Marginal] = {}
     refiners: list[Refiner] = []
+    scored: list[ScoreRefiner] = []
     if synthesizer == "gaussian_copula":
         rng = np.random.default_rng(seed)
         values = data
@@ -519,6 +614,10 @@ def fit_table(
                 marginals[c.name], data[c.name] = Marginal.fit(data[c.name], rng)
         kwargs["numerical_distributions"] = dict.fromkeys(marginals, "norm")
         discrete = {n: values[n] for n, m in marginals.items() if m.discrete}
+        continuous = [
+            n for n, m in marginals.items() if not m.discrete and not n.startswith("__")
+        ]  # (children counts are handed out by rank)
+        scored = score_refiners(data, values, continuous, seed)
         refiners = _refiners(data, columns, one_hot, seed, discrete)
 
         if not one_hot:  # categories are encoded uniformly on [0, 1]: that is their marginal
@@ -552,6 +651,7 @@ def fit_table(
         marginals,
         refiners,
         specials,
+        scored,
     )
 
 
