@@ -506,9 +506,10 @@ class TableModel:
         Batches are independent draws (not stratified). The first is a few times the rows
         wanted; each next one is sized from the shares seen so far to cover the value that is
         shortest relative to its share (the rarest), within ``GIVEN_OVERDRAW`` times the rows
-        wanted in all. A value that even its optimistic share cannot serve within what is left
-        of that budget is given up at once (left to the caller's fallback) rather than
-        spending the budget on it."""
+        wanted in all; a value still short then is left to the caller's fallback. A value no
+        row has carried yet, which even an optimistic share (one row in those drawn) cannot
+        serve within what is left of the budget, is given up at once: a value the model never
+        draws would otherwise cost the whole budget for nothing."""
         want = _match_keys(wanted)
         labels, inverse, needed = np.unique(want, return_inverse=True, return_counts=True)
         rng = np.random.default_rng(seed)
@@ -523,7 +524,7 @@ class TableModel:
             left = budget - drawn
             if drawn:
                 rate = (seen + 1) / (drawn + 1)  # optimistic for a value not seen yet
-                pursued &= short <= rate * left
+                pursued &= (seen > 0) | (short <= rate * left)
             pursued &= short > 0
             if not pursued.any() or left <= 0:
                 break
