@@ -485,10 +485,10 @@ class TableModel:
             if (~found).any():
                 parts.append(self._draw(int((~found).sum()), seed).assign(**{column: None}))
         elif len(wanted):
-            served, rows = self._given_by_rejection(column, wanted[column], seed + 3)
-            if len(served):
-                parts.append(served)
-            short = wanted[~rows].reset_index(drop=True)
+            rows, served = self._given_by_rejection(column, wanted[column], seed + 3)
+            if len(rows):
+                parts.append(rows)
+            short = wanted[~served].reset_index(drop=True)
             if len(short):
                 parts.extend(self._given_by_conditions(column, short, seed))
         out = pd.concat(parts, ignore_index=True) if parts else self._draw(0, seed)
@@ -569,16 +569,22 @@ class TableModel:
                 data = self.synthesizer.sample_remaining_columns(
                     known_columns=wanted, max_tries_per_batch=200
                 )
-        except ValueError:  # SDV: "Unable to sample any rows for the given conditions"
+        except ValueError as error:  # SDV met none of the conditions
+            if "Unable to sample any rows" not in str(error):
+                raise
             data = wanted.iloc[:0]
         data = data[self.table] if isinstance(data, dict) else data
         parts = []
         if len(data):
             restored = self._restore(data.reset_index(drop=True), seed, fixed=column)
             parts.append(from_model_frame(restored, self.columns))
-        short = len(wanted) - len(data)
-        if short > 0:  # conditions the model could not meet: unconditional rows
-            parts.append(self._draw(short, seed + 1, stratified=False))
+        unmet = _unmet(wanted[column], data[column] if len(data) else wanted[column].iloc[:0])
+        if len(unmet):  # conditions the model could not meet: unconditional rows, given them
+            rest = self._draw(len(unmet), seed + 1, stratified=False)
+            col = next(c for c in self.columns if c.name == column)
+            given = from_model_frame(pd.DataFrame({column: unmet}), [col])[column]
+            rest[column] = given.to_numpy()
+            parts.append(rest)
         return parts
 
 
@@ -587,6 +593,17 @@ GIVEN_FIRST_BATCH = 2  # the first batch, per row wanted
 GIVEN_MARGIN = 1.2  # a batch covers the shortest value's estimated need with this margin
 GIVEN_MIN_BATCH = 256
 GIVEN_MAX_BATCH = 500_000  # rows per draw: memory stays bounded, more batches follow
+
+
+def _unmet(wanted: pd.Series, got: pd.Series) -> pd.Series:
+    """The wanted values (model frame) that ``got`` lacks, counted as a multiset: the rows
+    SDV's conditional sampling gave up on, which come back from it without their position."""
+    want, have = _match_keys(wanted), _match_keys(got)
+    keep = np.zeros(len(want), dtype=bool)
+    for value in np.unique(want):
+        rows = np.flatnonzero(want == value)
+        keep[rows[int((have == value).sum()) :]] = True
+    return wanted[keep].reset_index(drop=True)
 
 
 def _match_keys(values: pd.Series) -> np.ndarray:

@@ -70,3 +70,18 @@ def test_a_value_the_model_never_draws_is_still_served() -> None:
     sample = model.sample_given("tier", values, seed=5)
     assert sample["tier"].value_counts().to_dict() == {"platinum": 10, "basic": 10}
     assert sample["amount"].notna().all()
+
+
+def test_conditions_the_model_cannot_meet_become_unconditional_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    production = _production()
+    production.loc[:2, "tier"] = "platinum"
+    model = _model(production)
+
+    def unable(*args: object, **kwargs: object) -> pd.DataFrame:
+        raise ValueError("Unable to sample any rows for the given conditions.")
+
+    monkeypatch.setattr(model.synthesizer, "sample_remaining_columns", unable)
+    values = np.array(["platinum"] * 200, dtype=object)
+    sample = model.sample_given("tier", values, seed=5)
+    assert (sample["tier"] == "platinum").all() and len(sample) == 200
+    assert sample["amount"].notna().all()
