@@ -86,7 +86,6 @@ def fit_model(
     """The table's synthesizer, fit on the columns whose role is MODEL and on its hidden
     relationship columns (children counts: synth_assets.relations)."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
-    rebalance = config.override(table.name).rebalance
     hidden = latent_columns(latent)
     if hidden:
         frame = pd.concat([frame, latent], axis=1)
@@ -97,7 +96,6 @@ def fit_model(
         columns,
         config.synthesizer_for(table.name),
         table_seed(config.seed, table.name, "fit"),
-        one_hot=(rebalance.column,) if rebalance is not None else (),
     )
 
 

@@ -471,12 +471,23 @@ class TableModel:
                 frame[col.name] = self.specials[col.name].apply(frame[col.name], col, rng)
         return frame
 
-    def _restore(self, data: pd.DataFrame, seed: int, stratified: bool = False) -> pd.DataFrame:
+    def _restore(
+        self,
+        data: pd.DataFrame,
+        seed: int,
+        stratified: bool = False,
+        fixed: str | None = None,
+    ) -> pd.DataFrame:
+        """Copula rows back to values: categories drawn by the refiners, numbers through their
+        marginals. ``fixed``: a column whose values were given (conditional sampling); it is
+        not drawn again, and the refiners after it in the chain see the given value."""
         rng = np.random.default_rng(seed + 1)
         for scored in getattr(self, "score_refiners", []):  # models pickled before have none
             if scored.column in data and set(scored.features) <= set(data.columns):
                 data[scored.column] = scored.draw(data)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
+            if refiner.column == fixed:
+                continue
             if refiner.column in data and set(refiner.features) <= set(data.columns):
                 values = refiner.draw(data, rng)
                 marginal = self.marginals.get(refiner.column)
@@ -491,8 +502,11 @@ class TableModel:
     def sample(self, n: int, seed: int) -> pd.DataFrame:
         return self._specials(self._draw(n, seed), seed)
 
-    def _draw(self, n: int, seed: int) -> pd.DataFrame:
-        """n rows of the model, specials still missing."""
+    def _draw(self, n: int, seed: int, stratified: bool = True) -> pd.DataFrame:
+        """n rows of the model, specials still missing. ``stratified``: the rows are the
+        table (their numbers take production's quantiles at stratified ranks); rows of which
+        only some are kept (sample_given) are independent draws, the model's own
+        distribution, since a subset of stratified rows is no longer stratified."""
         if not self.columns:
             return pd.DataFrame(index=range(n))
         if n == 0:
@@ -519,12 +533,24 @@ class TableModel:
             warnings.simplefilter("ignore")
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
-        restored = self._restore(data.reset_index(drop=True), seed, stratified=True)
+        restored = self._restore(data.reset_index(drop=True), seed, stratified)
         return from_model_frame(restored, self.columns)
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
-        """Rows whose ``column`` takes the given values (in random order); the other columns
-        are sampled conditional on it (SDV conditional sampling; whole rows for tiny tables)."""
+        """Rows whose ``column`` takes the given values (in random order), the other columns
+        drawn from P(other columns | value) as the model knows it.
+
+        A rebalanced table (a refunded share raised from 3% to 20%) must keep a refunded
+        order looking like a refunded order. Conditioning SDV's Gaussian copula on a category
+        is weak (a copula keeps only monotone links; rows given 'gold' had a basic customer's
+        amounts), while the model's unconditional rows carry the category drawn by its
+        refiner from P(category | row): the rows that come out with a value are a sample of
+        the model's joint distribution given that value. So the model's own rows are drawn
+        and each wanted value gets rows that carry it (``_given_by_rejection``). A value the
+        model draws too rarely to serve within the budget falls back to SDV's conditional
+        sampling, and rows that cannot even meet that are unconditional rows given the value.
+        NULL: unconditional rows, then NULL. Tiny tables (no synthesizer): whole production
+        rows with the value."""
         col = next(c for c in self.columns if c.name == column)
         rng = np.random.default_rng(seed)
         given = pd.Series(values, dtype=object)
@@ -553,24 +579,131 @@ class TableModel:
             if (~found).any():
                 parts.append(self._draw(int((~found).sum()), seed).assign(**{column: None}))
         elif len(wanted):
-            self.synthesizer.reset_sampling()
-            self.synthesizer._set_random_state(seed)
-            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-                warnings.simplefilter("ignore")
-                data = self.synthesizer.sample_remaining_columns(
-                    known_columns=wanted, max_tries_per_batch=200
-                )
-            data = data[self.table] if isinstance(data, dict) else data
-            restored = self._restore(data.reset_index(drop=True), seed)
-            parts.append(from_model_frame(restored, self.columns))
-            short = len(wanted) - len(data)
-            if short > 0:  # conditions the model could not meet: unconditional rows
-                parts.append(self._draw(short, seed + 1))
+            rows, served = self._given_by_rejection(column, wanted[column], seed + 3)
+            if len(rows):
+                parts.append(rows)
+            short = wanted[~served].reset_index(drop=True)
+            if len(short):
+                parts.extend(self._given_by_conditions(column, short, seed))
         out = pd.concat(parts, ignore_index=True) if parts else self._draw(0, seed)
         given_col = out[column]
         out = self._specials(out, seed)
         out[column] = given_col  # the given values are what the caller asked for
         return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+
+    def _given_by_rejection(
+        self, column: str, wanted: pd.Series, seed: int
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The model's unconditional rows handed to the wanted values they carry: the rows
+        served, and which of ``wanted`` (model-frame values, no NULL) they serve.
+
+        Batches are independent draws (not stratified). The first is a few times the rows
+        wanted; each next one is sized from the shares seen so far to cover the value that is
+        shortest relative to its share (the rarest), within ``GIVEN_OVERDRAW`` times the rows
+        wanted in all; a value still short then is left to the caller's fallback. A value no
+        row has carried yet, which even an optimistic share (one row in those drawn) cannot
+        serve within what is left of the budget, is given up at once: a value the model never
+        draws would otherwise cost the whole budget for nothing."""
+        want = _match_keys(wanted)
+        labels, inverse, needed = np.unique(want, return_inverse=True, return_counts=True)
+        rng = np.random.default_rng(seed)
+        budget = GIVEN_OVERDRAW * len(want)
+        kept: list[list[pd.DataFrame]] = [[] for _ in labels]
+        have = np.zeros(len(labels), dtype=np.int64)
+        seen = np.zeros(len(labels), dtype=np.int64)
+        pursued = np.ones(len(labels), dtype=bool)
+        drawn = 0
+        while True:
+            short = needed - have
+            left = budget - drawn
+            if drawn:
+                rate = (seen + 1) / (drawn + 1)  # optimistic for a value not seen yet
+                pursued &= (seen > 0) | (short <= rate * left)
+            pursued &= short > 0
+            if not pursued.any() or left <= 0:
+                break
+            if drawn:
+                cover = float((short[pursued] / rate[pursued]).max()) * GIVEN_MARGIN
+            else:
+                cover = GIVEN_FIRST_BATCH * len(want)
+            n = int(min(max(np.ceil(cover), GIVEN_MIN_BATCH), GIVEN_MAX_BATCH, left))
+            batch = self._draw(n, int(rng.integers(0, 2**31 - 2)), stratified=False)
+            drawn += n
+            keys = _match_keys(batch[column])
+            at = np.searchsorted(labels, keys)
+            at = np.minimum(at, len(labels) - 1)
+            hit = (labels[at] == keys) & batch[column].notna().to_numpy()
+            seen += np.bincount(at[hit], minlength=len(labels))
+            for i in np.flatnonzero(pursued):
+                rows = np.flatnonzero(hit & (at == i))[: short[i]]
+                if len(rows):
+                    kept[i].append(batch.iloc[rows])
+                    have[i] += len(rows)
+        # the served positions: the first have[i] rows asking for each value
+        order = np.argsort(inverse, kind="stable")
+        first = np.concatenate([[0], np.cumsum(needed)[:-1]])
+        rank = np.empty(len(want), dtype=np.int64)
+        rank[order] = np.arange(len(want)) - np.repeat(first, needed)
+        served = rank < have[inverse]
+        frames = [f for parts in kept for f in parts]
+        rows = pd.concat(frames, ignore_index=True) if frames else self._draw(0, seed)
+        return rows, served
+
+    def _given_by_conditions(
+        self, column: str, wanted: pd.DataFrame, seed: int
+    ) -> list[pd.DataFrame]:
+        """Rows for values the model's own rows did not serve: SDV's conditional sampling
+        (weak for a copula, but rows of the value's kind at least in part), and unconditional
+        rows for conditions it cannot meet; the caller sets the given values on both."""
+        self.synthesizer.reset_sampling()
+        self.synthesizer._set_random_state(seed)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                data = self.synthesizer.sample_remaining_columns(
+                    known_columns=wanted, max_tries_per_batch=200
+                )
+        except ValueError as error:  # SDV met none of the conditions
+            if "Unable to sample any rows" not in str(error):
+                raise
+            data = wanted.iloc[:0]
+        data = data[self.table] if isinstance(data, dict) else data
+        parts = []
+        if len(data):
+            restored = self._restore(data.reset_index(drop=True), seed, fixed=column)
+            parts.append(from_model_frame(restored, self.columns))
+        unmet = _unmet(wanted[column], data[column] if len(data) else wanted[column].iloc[:0])
+        if len(unmet):  # conditions the model could not meet: unconditional rows, given them
+            rest = self._draw(len(unmet), seed + 1, stratified=False)
+            col = next(c for c in self.columns if c.name == column)
+            given = from_model_frame(pd.DataFrame({column: unmet}), [col])[column]
+            rest[column] = given.to_numpy()
+            parts.append(rest)
+        return parts
+
+
+GIVEN_OVERDRAW = 50  # unconditional rows drawn at most for a value, per row wanted in all
+GIVEN_FIRST_BATCH = 2  # the first batch, per row wanted
+GIVEN_MARGIN = 1.2  # a batch covers the shortest value's estimated need with this margin
+GIVEN_MIN_BATCH = 256
+GIVEN_MAX_BATCH = 500_000  # rows per draw: memory stays bounded, more batches follow
+
+
+def _unmet(wanted: pd.Series, got: pd.Series) -> pd.Series:
+    """The wanted values (model frame) that ``got`` lacks, counted as a multiset: the rows
+    SDV's conditional sampling gave up on, which come back from it without their position."""
+    want, have = _match_keys(wanted), _match_keys(got)
+    keep = np.zeros(len(want), dtype=bool)
+    for value in np.unique(want):
+        rows = np.flatnonzero(want == value)
+        keep[rows[int((have == value).sum()) :]] = True
+    return wanted[keep].reset_index(drop=True)
+
+
+def _match_keys(values: pd.Series) -> np.ndarray:
+    """Values as text, to match a given value (model frame: True, 'EUR') with a drawn one
+    (database types: a pandas boolean); NULL is masked by the caller."""
+    return values.astype(object).astype(str).to_numpy()
 
 
 def fit_table(
@@ -579,10 +712,11 @@ def fit_table(
     columns: list[Column],
     synthesizer: str,
     seed: int,
-    one_hot: tuple[str, ...] = (),
 ) -> TableModel:
-    """Fit the table's synthesizer; ``one_hot`` columns are encoded one column per category,
-    which lets a Gaussian copula condition on a category (rebalance) faithfully."""
+    """Fit the table's synthesizer. A rebalanced table is fit like any other: its category
+    is drawn by a refiner, P(category | row), and TableModel.sample_given keeps the model's
+    rows that carry each wanted value (a one-hot encoding, which the copula conditioned on
+    only weakly, also biased its unconditional shares)."""
     start = time.perf_counter()
     specials: dict[str, Specials] = {}
     masked = {}
@@ -618,10 +752,9 @@ def fit_table(
             n for n, m in marginals.items() if not m.discrete and not n.startswith("__")
         ]  # (children counts are handed out by rank)
         scored = score_refiners(data, values, continuous, seed)
-        refiners = _refiners(data, columns, one_hot, seed, discrete)
-
-        if not one_hot:  # categories are encoded uniformly on [0, 1]: that is their marginal
-            kwargs["default_distribution"] = "uniform"
+        refiners = _refiners(data, columns, seed, discrete)
+        # categories are encoded uniformly on [0, 1]: that is their marginal
+        kwargs["default_distribution"] = "uniform"
     if synthesizer in ("ctgan", "tvae", "copula_gan"):
         import torch
 
@@ -631,11 +764,6 @@ def fit_table(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = cls(metadata, **kwargs)
-            if one_hot:
-                from rdt.transformers import OneHotEncoder
-
-                model.auto_assign_transformers({table: data})
-                model.update_transformers({c: OneHotEncoder() for c in one_hot})
             model.fit({table: data})
     except Exception as error:  # SDV raises many kinds; the user needs table and reason
         raise ProdtwinError(
@@ -658,11 +786,10 @@ def fit_table(
 def _refiners(
     data: pd.DataFrame,
     columns: list[Column],
-    fixed: tuple[str, ...],
     seed: int,
     discrete: dict[str, pd.Series],
 ) -> list[Refiner]:
-    """The chain of refiners: continuous numbers (and any fixed category) first, then the
+    """The chain of refiners: continuous numbers first, then the
     numbers of few values (``discrete``: their production values), then the categories, each
     given everything before it. Marginal scores are in ``data`` already: the trees see the
     copula's own space.
@@ -671,11 +798,7 @@ def _refiners(
     links (a price of 0.99 or 1.99 that follows a track's length keeps a quarter of it)."""
     if len(data) < MIN_LEAF_ROWS * 4:
         return []
-    categories = [
-        c.name
-        for c in columns
-        if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES and c.name not in fixed
-    ]
+    categories = [c.name for c in columns if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES]
     chain = [c.name for c in columns if c.name in discrete] + categories
     known = [c.name for c in columns if c.name not in chain]
     out = []
