@@ -275,6 +275,11 @@ def orphans_in(url: str, schema: Schema) -> int:
 # --- prodtwin ------------------------------------------------------------------------------
 
 
+def selected_schema(config: Config) -> Schema:
+    with source_snapshot(config.source.url.get_secret_value()) as conn:
+        return select_tables(introspect(conn, "public"), config)
+
+
 def read(config: Config, schema: Schema) -> Extract:
     with source_snapshot(config.source.url.get_secret_value()) as conn:
         return extract(conn, schema, None, config.seed, config.validation.max_categories)
@@ -301,8 +306,7 @@ def run_full(dataset: str, admin: str, source_db: str, work: Path, rare_kept: bo
         config = make_config(
             url_of(admin, source_db), url_of(admin, warehouse), work / dataset, rare_kept
         )
-        with source_snapshot(config.source.url.get_secret_value()) as conn:
-            schema = select_tables(introspect(conn, "public"), config)
+        schema = selected_schema(config)
         data = read(config, schema)
         fitted, synthetic, fit_s, sample_s = prodtwin_fit_sample(config, schema, data)
         model = model_of(fitted)
@@ -350,8 +354,7 @@ def run_ceiling(dataset: str, admin: str, source_db: str, work: Path) -> Row:
     """Production scored against itself once the rare-category rule has replaced what it keeps
     out of the training rows (the replacement the fit makes, on every row)."""
     config = make_config(url_of(admin, source_db), url_of(admin, source_db), work / dataset)
-    with source_snapshot(config.source.url.get_secret_value()) as conn:
-        schema = select_tables(introspect(conn, "public"), config)
+    schema = selected_schema(config)
     data = read(config, schema)
     learn_relations(schema, data, config)
     suppressed = {}
@@ -512,8 +515,7 @@ def run_subset(
     dataset: str, admin: str, source_db: str, work: Path, hma: bool, max_rows: int | None
 ) -> list[Row]:
     config = make_config(url_of(admin, source_db), url_of(admin, source_db), work / dataset)
-    with source_snapshot(config.source.url.get_secret_value()) as conn:
-        full = select_tables(introspect(conn, "public"), config)
+    full = selected_schema(config)
     counts = {n: p.rows for n, p in read(config, full).profiles.items()}
     names = hma_subset(full, counts, max_rows)
     if not names:

@@ -84,6 +84,7 @@ def suppress_rare(
     ]
     values = {name: train[name].astype(object).to_numpy() for name in categories}
     replaced: list[str] = []
+    texts: dict[str, pd.Series] | None = None
     # coarser columns first: a state is replaced within its country as it will be published
     for name in sorted(categories, key=lambda c: production[c].nunique()):
         if name in keep:
@@ -101,7 +102,9 @@ def suppress_rare(
             continue
         rows = np.flatnonzero(hit)
         picks = np.full(len(rows), -1, dtype=np.int64)
-        context = _context(production, name, [c for c in categories if c != name])
+        if texts is None:  # once, and only for a table with something to replace
+            texts = {c: _text(production[c]) for c in categories}
+        context = _context(texts, name)
         if context is not None:
             groups = _text(pd.Series(values[context])).fillna(NULL_GROUP).to_numpy(dtype=object)
             for group in pd.unique(groups[rows]):
@@ -130,12 +133,14 @@ DETERMINED = 0.95  # rows whose value implies the context's value: a state impli
 CONTEXT_ROWS = 50
 
 
-def _context(production: pd.DataFrame, column: str, others: list[str]) -> str | None:
-    """The coarser category that ``column``'s values imply (the country of a state), if any."""
+def _context(texts: dict[str, pd.Series], column: str) -> str | None:
+    """The coarser category that ``column``'s values imply (the country of a state), if any;
+    ``texts``: production's category columns as text."""
     best: tuple[float, str] | None = None
-    values = _text(production[column])
-    for other in others:
-        theirs = _text(production[other])
+    values = texts[column]
+    for other, theirs in texts.items():
+        if other == column:
+            continue
         both = values.notna() & theirs.notna()
         if both.sum() < CONTEXT_ROWS or theirs[both].nunique() >= values[both].nunique():
             continue

@@ -412,14 +412,14 @@ class ScoreRefiner:
         if len(rows) == 0:
             return out
         ids = self.tree.apply(self.encoder.transform(data.iloc[rows]))
-        frame = pd.DataFrame({"leaf": ids, "z": own[rows]})
-        rank = frame.groupby("leaf")["z"].rank(method="first").to_numpy()
-        size = frame.groupby("leaf")["z"].transform("size").to_numpy()
-        u = (rank - 0.5) / size
-        for leaf_id in np.unique(ids):
-            mine = ids == leaf_id
+        # positions per leaf in one pass (a mask per leaf would read every row once per leaf)
+        for leaf_id, mine in pd.Series(ids).groupby(ids).indices.items():
+            z = own[rows[mine]]
+            rank = np.empty(len(mine))
+            rank[np.argsort(z, kind="stable")] = np.arange(len(mine))
             knots = self.leaves[int(leaf_id)]
-            out[rows[mine]] = np.interp(u[mine], np.linspace(0.0, 1.0, len(knots)), knots)
+            u = (rank + 0.5) / len(mine)
+            out[rows[mine]] = np.interp(u, np.linspace(0.0, 1.0, len(knots)), knots)
         return out
 
 
