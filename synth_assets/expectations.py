@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from synth_assets.config import Config
 from synth_assets.extract import TableProfile
 from synth_assets.profile import RANGED_KINDS
 from synth_assets.schema import Schema, Table
+from synth_assets.sums import SumRule, expectation_query
 
 MARK = "generated"
 SCHEMA_TOKEN = '"$schema"'  # replaced by the schema being validated (staging, then published)
@@ -104,8 +106,12 @@ def build_suite(
     profile: TableProfile,
     roles: dict[str, R.ColumnRole],
     config: Config,
+    sums: Sequence[SumRule] = (),
 ) -> dict[str, Any]:
-    """The generated expectations of one table, in a stable order."""
+    """The generated expectations of one table, in a stable order. ``sums`` are the rules
+    generation enforces on it (sums.enforceable): a column that is its children's sum is checked
+    as that sum, not against production's range (more or dearer lines make a larger total)."""
+    summed = {r.column for r in sums}
     v = config.validation
     rows = profile.rows
     target = rows * config.scale_for(table.name)
@@ -159,7 +165,7 @@ def build_suite(
                 )
         if role != R.MODEL:
             continue
-        if col.kind in RANGED_KINDS and st.minimum is not None:
+        if col.kind in RANGED_KINDS and st.minimum is not None and col.name not in summed:
             low, high = _widen(st.minimum, st.maximum, v.range_tolerance)
             low, high = _json_value(low), _json_value(high)
             if not any(isinstance(x, float) and not math.isfinite(x) for x in (low, high)):
@@ -198,6 +204,16 @@ def build_suite(
                 column_B=rel.right,
                 or_equal=rel.op == ">=",
                 ignore_row_if="either_value_is_missing",
+            )
+        )
+    for rule in sums:
+        exps.append(
+            _expectation(
+                "unexpected_rows_expectation",
+                description=rule.describe(table.name),
+                unexpected_rows_query=expectation_query(
+                    SCHEMA_TOKEN, table, schema.tables[rule.child], rule
+                ),
             )
         )
     for fk in table.foreign_keys:

@@ -59,6 +59,8 @@ class TableProfile:
     tree_depths: dict[str, np.ndarray] = field(default_factory=dict)
     # column -> values rare among the parents whose column it carries (synth_assets.rare)
     entity_rare: dict[str, frozenset[str]] = field(default_factory=dict)
+    # sums.SumRule per number that is the sum of its children's (an order's total)
+    sums: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -293,8 +295,11 @@ def extract(
         raise found from None
     from synth_assets.relations import children_counts
 
-    for name, counts in children_counts(conn, schema, frames).items():
-        profiles[name].latent = counts
+    counts, sums = children_counts(conn, schema, frames)
+    for name, latent in counts.items():
+        profiles[name].latent = latent
+    for name, rules in sums.items():
+        profiles[name].sums = rules
     for name, table in schema.tables.items():
         for fk in table.foreign_keys:
             if fk.ref_table == name:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ from synth_assets.relations import (
 )
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
+from synth_assets.sums import Accumulator, SumRule, enforceable
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
@@ -262,6 +265,9 @@ class _Context:
     stats: dict[str, TableStats] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     production_hashes: dict[str, np.ndarray] = field(default_factory=dict)
+    # sums.SumRule kept, per parent; their running sums, per child table being generated
+    sum_rules: dict[str, list[SumRule]] = field(default_factory=dict)
+    summing: dict[str, list[tuple[str, ForeignKey, Accumulator]]] = field(default_factory=dict)
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -617,6 +623,8 @@ def _make_chunk(
     for _ in range(2):  # a second pass settles chains such as c > b > a
         for rule in rules:
             stats.repaired += repair(frame, rule, rng, set(table.primary_key), shape.fk_columns)
+    for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
+        acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
     return frame
 
@@ -785,6 +793,11 @@ class Generation:
     ) -> None:
         self.ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
         self.children = children or schema
+        found = {  # profiles pickled before sums existed have none
+            n: list(getattr(p, "sums", [])) for n, p in extract.profiles.items() if n in plan.order
+        }
+        self.ctx.sum_rules, notes = enforceable(found, config, plan)
+        self.ctx.notes += notes
         for name, given in (parents or {}).items():
             self.ctx.views[name] = (
                 given
@@ -808,20 +821,81 @@ class Generation:
         """(table, rows) pairs: each table's chunks in turn, rows in published columns."""
         ctx = self.ctx
         cut = {c.table for c in ctx.plan.cut}
-        for name in ctx.plan.order:
-            table = ctx.schema.tables[name]
-            parts = []
-            for chunk in _table_chunks(ctx, table):
-                parts.append(view_of(self.children, ctx.extract.profiles, name, chunk))
-                if name in cut:  # never chunked (whole_reason): one chunk, the whole table
-                    ctx.held[name] = chunk
-                else:
-                    yield name, chunk[output_columns(table)]
-            ctx.views[name] = concat_views(parts)
+        waiting = _Waiting(ctx.config.orchestration.storage_dir)
+        try:
+            for step, name in enumerate(ctx.plan.order):
+                table = ctx.schema.tables[name]
+                parts = []
+                for chunk in _table_chunks(ctx, table):
+                    parts.append(view_of(self.children, ctx.extract.profiles, name, chunk))
+                    if name in cut:  # never chunked (whole_reason): one chunk, the whole table
+                        ctx.held[name] = chunk
+                    elif name in ctx.sum_rules:  # its sums are known once its children are
+                        waiting.put(name, chunk)
+                    else:
+                        yield name, chunk[output_columns(table)]
+                ctx.views[name] = concat_views(parts)
+                for rule in ctx.sum_rules.get(name, []):
+                    child = ctx.schema.tables[rule.child]
+                    fk = next(f for f in child.foreign_keys if f.name == rule.fk)
+                    acc = Accumulator.empty(rule, ctx.views[name].rows)
+                    ctx.summing.setdefault(rule.child, []).append((name, fk, acc))
+                for parent in waiting.parents():
+                    children = [ctx.plan.order.index(r.child) for r in ctx.sum_rules[parent]]
+                    if max(children) <= step:
+                        yield from self._released(parent, waiting)
+        finally:
+            waiting.close()
         _fill_cut_edges(ctx)
         for name in ctx.plan.order:
             if name in ctx.held:
                 yield name, ctx.held.pop(name)[output_columns(ctx.schema.tables[name])]
+
+    def _released(self, parent: str, waiting: _Waiting) -> Iterator[tuple[str, pd.DataFrame]]:
+        """A parent's waiting chunks, their sums set from the children generated since."""
+        table = self.ctx.schema.tables[parent]
+        accs = [
+            acc for entries in self.ctx.summing.values() for p, _, acc in entries if p == parent
+        ]
+        for offset, chunk in waiting.take(parent):
+            for acc in accs:
+                acc.apply(table, chunk, offset)
+            yield parent, chunk[output_columns(table)]
+
+
+class _Waiting:
+    """Chunks of parents whose sums wait for their children, on disk (memory holds one)."""
+
+    def __init__(self, storage_dir: str | Path) -> None:
+        self.storage_dir = Path(storage_dir)
+        self.folder: Path | None = None
+        self.files: dict[str, list[tuple[int, Path]]] = {}
+        self.rows: dict[str, int] = {}
+        self.written = 0
+
+    def put(self, table: str, chunk: pd.DataFrame) -> None:
+        if self.folder is None:
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix="sums-", dir=self.storage_dir))
+        files = self.files.setdefault(table, [])
+        path = self.folder / f"{self.written}.pkl"
+        self.written += 1
+        chunk.reset_index(drop=True).to_pickle(path)
+        files.append((self.rows.get(table, 0), path))
+        self.rows[table] = self.rows.get(table, 0) + len(chunk)
+
+    def parents(self) -> list[str]:
+        return list(self.files)
+
+    def take(self, table: str) -> Iterator[tuple[int, pd.DataFrame]]:
+        for offset, path in self.files.pop(table):
+            chunk = pd.read_pickle(path)
+            path.unlink()
+            yield offset, chunk
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Samples:

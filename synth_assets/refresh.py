@@ -53,6 +53,7 @@ from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retr
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
 from synth_assets.spill import Spill
+from synth_assets.sums import kept_rules
 from synth_assets.synthesize import TableModel
 
 log = logging.getLogger("prodtwin")
@@ -404,10 +405,13 @@ def prepare_suites(
 ) -> dict[str, dict[str, Any]]:
     """The suites in git; a table without one gets a generated suite written for review."""
     suites = {}
+    sums = kept_rules(data.profiles, config, generation_order(schema))
     for name, table in schema.tables.items():
         path = suite_path(config, schema.name, name)
         if not path.is_file():
-            suite = build_suite(schema, table, data.profiles[name], roles[name], config)
+            suite = build_suite(
+                schema, table, data.profiles[name], roles[name], config, sums.get(name, [])
+            )
             log.info("%s", write_suite(path, suite, name).describe())
         suites[name] = read_suite(path)
     return suites
@@ -415,15 +419,18 @@ def prepare_suites(
 
 def generate_suites(config: Config) -> list[str]:
     """``prodtwin expectations generate``: profile production, (re)write every suite."""
-    schema, _, data = read_source(config)
+    schema, plan, data = read_source(config)
     roles = {
         name: column_roles(table, data.frames[name], config.override(name))
         for name, table in schema.tables.items()
     }
+    sums = kept_rules(data.profiles, config, plan)
     return [
         write_suite(
             suite_path(config, schema.name, name),
-            build_suite(schema, table, data.profiles[name], roles[name], config),
+            build_suite(
+                schema, table, data.profiles[name], roles[name], config, sums.get(name, [])
+            ),
             name,
         ).describe()
         for name, table in schema.tables.items()

@@ -1,0 +1,279 @@
+"""A parent number that is the sum of its children's (an order's total is the sum of its lines).
+
+Per-table synthesizers cannot keep such a rule: the total is drawn with the order's columns, the
+lines later and on their own. So the rule is detected on production, over the full child table
+(one grouped aggregate per FK, the query the children counts already make), and enforced by
+deriving the parent's value from its synthetic children once they exist:
+
+- detection: for every (child, FK), the sums of each child number and of each product of two
+  (``qty * unit_price``) per parent are compared with each number of the parent; a rule holds
+  when the parent's value equals one of them, to the parent's rounding, on at least
+  ``MIN_SHARE`` of the parents that have children (and on ``MIN_PARENTS`` of them at least).
+  Parents without children keep what production shows for them (0, NULL, or the model's value).
+- enforcement (synth_assets.generate): the parent's chunks wait on disk until the child table is
+  generated; the children's terms are summed per parent position as they are made, then the
+  parent's column is set from those sums, so memory holds an array per rule, not the tables.
+- validation (synth_assets.expectations): the rule becomes an expectation, so the gate checks
+  what generation guarantees.
+
+A rule generation cannot enforce (its child is refreshed a day at a time, or its tables sit on
+a cut FK cycle) is reported, not enforced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+
+from synth_assets.config import Config
+from synth_assets.order import GenerationPlan
+from synth_assets.schema import Column, ForeignKey, Table
+
+NUMBER_KINDS = ("integer", "float", "numeric")
+MAX_TERMS = 6  # child numbers tried, so at most 6 + 15 sums per FK
+MAX_TOTALS = 8  # parent numbers tried per FK
+MIN_PARENTS = 10
+MIN_SHARE = 0.99
+ZERO, NULL, MODEL = "zero", "null", "model"
+
+
+@dataclass(frozen=True)
+class SumRule:
+    """``parent.column`` = sum over the rows of ``child`` pointing at it through ``fk`` of the
+    product of ``terms``; a parent without such rows holds ``empty`` (zero, null, or the model's
+    value)."""
+
+    column: str
+    child: str
+    fk: str
+    terms: tuple[str, ...]
+    empty: str = MODEL
+    parents: int = 0  # production parents with children it was checked on
+
+    def describe(self, parent: str) -> str:
+        product = " * ".join(f"{self.child}.{t}" for t in self.terms)
+        return f"{parent}.{self.column} = sum({product}) per {parent} row (through {self.fk})"
+
+
+def _numbers(table: Table, excluded: set[str], limit: int) -> list[Column]:
+    return [
+        c
+        for c in table.columns
+        if c.kind in NUMBER_KINDS and c.name not in excluded and c.generated is None
+    ][:limit]
+
+
+def _keys(table: Table) -> set[str]:
+    return set(table.primary_key) | {c for fk in table.foreign_keys for c in fk.columns}
+
+
+def candidate_terms(child: Table) -> list[tuple[str, ...]]:
+    """Each child number alone and each product of two."""
+    names = [c.name for c in _numbers(child, _keys(child), MAX_TERMS)]
+    return [(n,) for n in names] + list(combinations(names, 2))
+
+
+def sum_items(terms: list[tuple[str, ...]]) -> list[sql.Composable]:
+    """``sum(a)``, ``sum(a * b)`` as float8, for the per-parent aggregate."""
+    return [
+        sql.SQL("sum({})::float8").format(
+            sql.SQL(" * ").join(sql.SQL("{}::float8").format(sql.Identifier(t)) for t in term)
+        )
+        for term in terms
+    ]
+
+
+def tolerance(col: Column, values: np.ndarray) -> np.ndarray:
+    """Half a unit of the parent's last digit (its rounding), else a relative float epsilon."""
+    if col.kind == "integer":
+        return np.full(len(values), 0.5)
+    if col.kind == "numeric" and col.numeric_scale is not None:
+        return np.full(len(values), 0.5 * 10.0**-col.numeric_scale + 1e-9)
+    return 1e-9 * np.maximum(np.abs(values), 1.0)
+
+
+def detect(
+    parent: Table,
+    child: Table,
+    fk: ForeignKey,
+    frame: pd.DataFrame,
+    counts: np.ndarray,
+    sums: dict[tuple[str, ...], np.ndarray],
+) -> list[SumRule]:
+    """The rules of one FK: ``frame`` is the parent's production rows, ``counts`` and ``sums``
+    its children's count and each candidate sum per row of it (NaN where it has none)."""
+    found: list[SumRule] = []
+    has = counts > 0
+    for col in _numbers(parent, _keys(parent), MAX_TOTALS):
+        values = pd.to_numeric(frame[col.name], errors="coerce").to_numpy(dtype=float)
+        scored = has & np.isfinite(values)
+        if scored.sum() < MIN_PARENTS or np.unique(values[scored]).size < 2:
+            continue
+        best: tuple[float, tuple[str, ...]] | None = None
+        for term, total in sums.items():
+            close = np.abs(values[scored] - total[scored]) <= tolerance(col, values[scored])
+            share = float(close.mean())
+            # a tie (every quantity is 1) reads as the product, the usual shape of such totals
+            if share >= MIN_SHARE and (
+                best is None or (share, len(term)) > (best[0], len(best[1]))
+            ):
+                best = (share, term)
+        if best is not None:
+            empty = _empty(frame, col, has)
+            found.append(SumRule(col.name, child.name, fk.name, best[1], empty, int(scored.sum())))
+    return found
+
+
+def _empty(frame: pd.DataFrame, col: Column, has: np.ndarray) -> str:
+    """What a parent without children holds in production: always 0, always NULL, or else."""
+    values = frame[col.name][~has]
+    if values.empty:
+        return ZERO
+    if values.isna().all():
+        return NULL
+    numbers = pd.to_numeric(values, errors="coerce")
+    return ZERO if bool((numbers == 0).all()) else MODEL
+
+
+def enforceable(
+    rules: dict[str, list[SumRule]], config: Config, plan: GenerationPlan
+) -> tuple[dict[str, list[SumRule]], list[str]]:
+    """The rules generation keeps, per parent, and why each other one is not kept.
+
+    Kept: parent and child are both generated here, parent first, neither on a cut FK cycle
+    (those are held whole and set later); the child is not refreshed a day at a time (a day's
+    new lines would leave the kept totals wrong); its terms are not sums themselves; one rule
+    per column.
+    """
+    order = plan.order
+    cut = {c.table for c in plan.cut}
+    derived = {(p, r.column) for p, found in rules.items() for r in found}
+    kept: dict[str, list[SumRule]] = {}
+    notes: list[str] = []
+    for parent, found in rules.items():
+        # where two children sum to one column, the one more parents have wins
+        for rule in sorted(found, key=lambda r: -r.parents):
+            why = None
+            if parent not in order or rule.child not in order:
+                why = "its tables are not generated together"
+            elif order.index(rule.child) < order.index(parent) or {parent, rule.child} & cut:
+                why = "its tables are on an FK cycle"
+            elif config.override(rule.child).partition is not None:
+                why = f"{rule.child} is refreshed a day at a time"
+            elif any((rule.child, t) in derived for t in rule.terms):
+                why = "its terms are sums themselves"
+            elif any(r.column == rule.column for r in kept.get(parent, [])):
+                why = f"{parent}.{rule.column} already follows another sum"
+            if why is None:
+                kept.setdefault(parent, []).append(rule)
+            else:
+                notes.append(f"not enforced: {rule.describe(parent)}: {why}")
+    for parent, found in kept.items():
+        notes += [f"enforced: {r.describe(parent)}" for r in found]
+    return kept, notes
+
+
+def rounded(values: np.ndarray, col: Column) -> np.ndarray:
+    """A number as it will be published (COPY text rounds a numeric to its scale)."""
+    if col.kind == "integer":
+        return np.rint(values)
+    if col.kind == "numeric" and col.numeric_scale is not None:
+        return np.round(values, col.numeric_scale)
+    return values
+
+
+def term_values(child: Table, frame: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
+    """The product of a rule's terms per child row, as published; NaN where one is NULL."""
+    out = np.ones(len(frame))
+    for term in terms:
+        values = pd.to_numeric(frame[term], errors="coerce").to_numpy(dtype=float)
+        out *= rounded(values, child.column(term))
+    return out
+
+
+def positions(keys: pd.DataFrame, fk: ForeignKey, frame: pd.DataFrame) -> np.ndarray:
+    """Row positions in the parent (whose referenced ``keys`` are in generation order) of each
+    child row's parent; -1 where it has none."""
+    own = frame[list(fk.columns)]
+    if len(fk.columns) == 1:
+        index = pd.Index(keys[fk.ref_columns[0]])
+        return np.asarray(index.get_indexer(own[fk.columns[0]]))
+    index = pd.MultiIndex.from_frame(keys[list(fk.ref_columns)])
+    return np.asarray(index.get_indexer(pd.MultiIndex.from_frame(own)))
+
+
+@dataclass
+class Accumulator:
+    """A rule's running sum and child count per parent position."""
+
+    rule: SumRule
+    total: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def empty(cls, rule: SumRule, rows: int) -> Accumulator:
+        return cls(rule, np.zeros(rows), np.zeros(rows, dtype=np.int64))
+
+    def add(self, child: Table, fk: ForeignKey, keys: pd.DataFrame, frame: pd.DataFrame) -> None:
+        pos = positions(keys, fk, frame)
+        values = term_values(child, frame, self.rule.terms)
+        ok = (pos >= 0) & np.isfinite(values)
+        np.add.at(self.total, pos[ok], values[ok])
+        np.add.at(self.count, pos[pos >= 0], 1)
+
+    def apply(self, parent: Table, chunk: pd.DataFrame, offset: int) -> None:
+        """Set the rule's column on rows ``offset ..`` of the parent."""
+        col = parent.column(self.rule.column)
+        span = slice(offset, offset + len(chunk))
+        has = self.count[span] > 0
+        old = pd.to_numeric(chunk[col.name], errors="coerce").to_numpy(dtype=float)
+        new = rounded(self.total[span], col)
+        if self.rule.empty == ZERO:
+            new = np.where(has, new, 0.0)
+        elif self.rule.empty == NULL:
+            new = np.where(has, new, np.nan)
+        else:
+            new = np.where(has, new, old)
+        if col.kind == "integer":
+            chunk[col.name] = pd.array(np.where(np.isnan(new), None, new), dtype="Int64")
+        else:
+            chunk[col.name] = new
+
+
+def expectation_query(schema_token: str, parent: Table, child: Table, rule: SumRule) -> str:
+    """Parent rows whose value is not the sum of their children's (the gate's check)."""
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    fk = next(f for f in child.foreign_keys if f.name == rule.fk)
+    col = parent.column(rule.column)
+    keys = ", ".join(f"{q(c)} as k{i}" for i, c in enumerate(fk.columns))
+    group = ", ".join(str(i + 1) for i in range(len(fk.columns)))
+    join = " and ".join(f"p.{q(r)} = s.k{i}" for i, r in enumerate(fk.ref_columns))
+    product = " * ".join(f"{q(t)}::float8" for t in rule.terms)
+    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
+    value = f"p.{q(col.name)}::float8"
+    checks = [f"(s.k0 is not null and abs({value} - coalesce(s.total, 0)) > {tol:.12g})"]
+    if rule.empty == ZERO:
+        checks.append(f"(s.k0 is null and {value} <> 0)")
+    elif rule.empty == NULL:
+        checks.append(f"(s.k0 is null and {value} is not null)")
+    return (
+        f"with p as (select * from {{batch}}), s as (select {keys}, sum({product}) as total "
+        f"from {schema_token}.{q(child.name)} group by {group}) "
+        f"select p.* from p left join s on {join} where {' or '.join(checks)}"
+    )
+
+
+def kept_rules(
+    profiles: dict[str, Any], config: Config, plan: GenerationPlan
+) -> dict[str, list[SumRule]]:
+    """The rules generation enforces, per parent (what the suites check)."""
+    found = {n: list(getattr(p, "sums", [])) for n, p in profiles.items() if n in plan.order}
+    return enforceable(found, config, plan)[0]
