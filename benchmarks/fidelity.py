@@ -8,7 +8,9 @@ Loads Pagila (with its NOT NULL store <-> staff cycle), Chinook and Northwind fr
 - ``prodtwin`` and ``HMA`` on the largest subset of the database that HMASynthesizer accepts
   (at most 5 tables, relationship depth at most 2, single-column keys, connected, no bytea):
   the same production rows, the same columns (keys and the columns prodtwin models), scored
-  the same way, in the same run.
+  the same way, in the same run. prodtwin's fit and sample seconds there are those of the run
+  of median fit + sample among three (each about a second, so the machine's noise weighs);
+  HMA's, of its one run (minutes).
 
 Columns: SDMetrics multi-table quality (overall, column shapes, column pair trends,
 cardinality, intertable trends), diagnostic, DCR ratio (median distance from synthetic rows to
@@ -106,6 +108,7 @@ HEADERS = (
     "gate",
 )
 MAX_HMA_TABLES = 5
+PRODTWIN_REPEATS = 3
 
 
 @dataclasses.dataclass
@@ -532,7 +535,13 @@ def run_subset(
     rows_total = sum(len(f) for f in real.values())
     out = []
 
-    fitted, synthetic, fit_s, sample_s = prodtwin_fit_sample(config, schema, data)
+    # prodtwin's side takes about a second, where a stray second of the machine is a factor of
+    # two: the median of PRODTWIN_REPEATS runs (the same seed gives the same rows each time)
+    times = []
+    for _ in range(PRODTWIN_REPEATS):
+        fitted, synthetic, fit_s, sample_s = prodtwin_fit_sample(config, schema, data)
+        times.append((fit_s + sample_s, fit_s, sample_s))
+    _, fit_s, sample_s = sorted(times)[len(times) // 2]
     frames = {n: synthetic.samples[n][[c.name for c in schema.tables[n].columns]] for n in names}
     quality, diagnostic = quality_of(schema, real, frames, work / dataset / "subset-prodtwin")
     dcr, copies = privacy_of(schema, {n: f.roles for n, f in fitted.items()}, real, frames, config)

@@ -277,22 +277,24 @@ def extract(
     if conn.dialect.name == "mysql":
         from synth_assets.mysql_source import extract_mysql
 
-        return extract_mysql(conn, schema, cap, seed, max_categories)
-    try:
-        profiles = {
-            name: profile_table(conn, schema, t, max_categories)
-            for name, t in schema.tables.items()
-        }
-        frames = {
-            name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
-            for name, t in schema.tables.items()
-        }
-    except psycopg.DataError as error:  # a value Python cannot hold (a date 'infinity')
+        data = extract_mysql(conn, schema, cap, seed, max_categories)
+        frames, profiles = data.frames, data.profiles
+    else:
         try:
-            found = unreadable(conn, schema, error)
-        except psycopg.Error:  # the server refused the query itself: its reason is the news
-            raise error from None
-        raise found from None
+            profiles = {
+                name: profile_table(conn, schema, t, max_categories)
+                for name, t in schema.tables.items()
+            }
+            frames = {
+                name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
+                for name, t in schema.tables.items()
+            }
+        except psycopg.DataError as error:  # a value Python cannot hold (a date 'infinity')
+            try:
+                found = unreadable(conn, schema, error)
+            except psycopg.Error:  # the server refused the query itself: its reason is the news
+                raise error from None
+            raise found from None
     from synth_assets.relations import children_counts
 
     counts, sums = children_counts(conn, schema, frames)

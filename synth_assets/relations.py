@@ -93,26 +93,16 @@ def children_counts(
     grouped aggregate."""
     out: dict[str, pd.DataFrame] = {}
     rules: dict[str, list[SumRule]] = {}
-    cur = raw(conn).cursor()
     for child, fk in child_links(schema):
         parent = schema.tables[fk.ref_table]
         pframe = frames[parent.name]
-        items = sql.SQL(", ").join(select_item(child.column(c)) for c in fk.columns)
         terms = candidate_terms(child)
-        aggregates = sql.SQL(", ").join([sql.SQL("count(*)"), *sum_items(terms)])
-        not_null = sql.SQL(" and ").join(
-            sql.SQL("{} is not null").format(sql.Identifier(c)) for c in fk.columns
-        )
-        cur.execute(
-            sql.SQL("select {}, {} from {} where {} group by {}").format(
-                items,
-                aggregates,
-                qualified(schema.name, child.name),
-                not_null,
-                sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(fk.columns))),
-            )
-        )
-        rows = cur.fetchall()
+        if conn.dialect.name == "mysql":
+            from synth_assets.mysql_source import children_aggregates
+
+            rows = children_aggregates(conn, schema.name, child, fk, terms)
+        else:
+            rows = _children_aggregates(conn, schema.name, child, fk, terms)
         width = len(fk.columns)
         ref_cols = [parent.column(r) for r in fk.ref_columns]
         keys = to_frame(parent, [r[:width] for r in rows], ref_cols)
@@ -125,8 +115,29 @@ def children_counts(
         frame[count_column(child.name, fk)] = counts.astype("int64")
         sums = {t: found[f"__sum{i}"].to_numpy(dtype=float) for i, t in enumerate(terms)}
         rules.setdefault(parent.name, []).extend(detect(parent, child, fk, pframe, counts, sums))
-    cur.close()
     return out, {p: r for p, r in rules.items() if r}
+
+
+def _children_aggregates(
+    conn: Connection, schema: str, child: Table, fk: ForeignKey, terms: list[tuple[str, ...]]
+) -> list[tuple]:
+    """Per parent key: its children's count, then each term's sum (PostgreSQL)."""
+    items = sql.SQL(", ").join(select_item(child.column(c)) for c in fk.columns)
+    aggregates = sql.SQL(", ").join([sql.SQL("count(*)"), *sum_items(terms)])
+    not_null = sql.SQL(" and ").join(
+        sql.SQL("{} is not null").format(sql.Identifier(c)) for c in fk.columns
+    )
+    with raw(conn).cursor() as cur:
+        cur.execute(
+            sql.SQL("select {}, {} from {} where {} group by {}").format(
+                items,
+                aggregates,
+                qualified(schema, child.name),
+                not_null,
+                sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(fk.columns))),
+            )
+        )
+        return cur.fetchall()
 
 
 def _lookup_many(

@@ -6,8 +6,10 @@ the test creates its own database there and drops it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -75,9 +77,10 @@ def _rows(conn: sa.Connection) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def mysql_source():  # type: ignore[no-untyped-def]
-    """A fresh database on the MySQL server, dropped afterwards: its URL."""
+@contextlib.contextmanager
+def _database(statements: list[str], fill: Callable[[sa.Connection], None] | None = None):  # type: ignore[no-untyped-def]
+    """A fresh database on the MySQL server holding ``statements``' tables, dropped afterwards:
+    its URL."""
     assert MYSQL_URL is not None
     name = f"pt_mysql_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(sqlalchemy_url(MYSQL_URL), poolclass=sa.pool.NullPool)
@@ -88,15 +91,22 @@ def mysql_source():  # type: ignore[no-untyped-def]
     db = sa.create_engine(source, poolclass=sa.pool.NullPool)
     try:
         with db.begin() as conn:
-            for ddl in TABLES:
-                conn.exec_driver_sql(ddl)
-            _rows(conn)
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            if fill is not None:
+                fill(conn)
         yield source
     finally:
         db.dispose()
         with engine.begin() as conn:
             conn.exec_driver_sql(f"drop database if exists `{name}`")
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def mysql_source():  # type: ignore[no-untyped-def]
+    with _database(TABLES, _rows) as source:
+        yield source
 
 
 def test_the_mysql_source_is_read_only(mysql_source) -> None:  # type: ignore[no-untyped-def]
@@ -147,3 +157,47 @@ def test_a_mysql_source_is_published_to_postgresql(mysql_source, make_database) 
         scalar(dev, "select count(*) from customer where tier not in ('free', 'pro', 'team')") == 0
     )
     assert scalar(dev, 'select count(*) from "order" where shipped is null') > 0
+
+
+RELATED = [
+    "create table account (id int primary key, tenure int not null) engine=InnoDB",
+    """create table purchase (id int primary key, account_id int not null, total decimal(12,2)
+       not null, foreign key (account_id) references account(id)) engine=InnoDB""",
+    """create table line (id int primary key, purchase_id int not null, qty int not null,
+       price decimal(10,2) not null, foreign key (purchase_id) references purchase(id))
+       engine=InnoDB""",
+    # purchases per account grow with tenure; a purchase's total is the sum of its lines
+    "insert into account select n, 30 * n from " + _numbers(200),
+    "insert into purchase select row_number() over (order by a.id, k.n), a.id, 0 from account a "
+    "join " + _numbers(12).replace("numbers", "k") + " on k.n <= 1 + a.id div 20",
+    "insert into line select row_number() over (order by p.id, k.n), p.id, 1 + mod(p.id * k.n, 4), "
+    "round(2 + mod(p.id * 37 + k.n * 11, 90) * 0.75, 2) from purchase p join "
+    + _numbers(4).replace("numbers", "k")
+    + " on k.n <= 1 + mod(p.id, 4)",
+    "update purchase p join (select purchase_id, sum(qty * price) s from line group by 1) l "
+    "on l.purchase_id = p.id set p.total = l.s",
+]
+
+
+def test_a_mysql_source_keeps_children_per_parent_and_sums(make_database) -> None:  # type: ignore[no-untyped-def]
+    """The relationship profile (children counts, sums) is read from MySQL as from PostgreSQL."""
+    with _database(RELATED) as source:
+        dev = make_database("mysql_related")
+        config = make_config(source, {"dev": dev}, privacy={"min_rows_for_dcr": 1000})
+        config = config.model_copy(update={"source": Source(url=source)})
+        schema, plan, data = read_source(config)
+        assert data.profiles["account"].latent is not None
+        synthetic, _ = synthesize(config, schema, plan, data)
+        publish_to(config, "dev", schema, plan, synthetic)
+    per_account = """
+        select corr(a.tenure, coalesce(n.k, 0)) from account a
+        left join (select account_id, count(*) k from purchase group by 1) n
+          on n.account_id = a.id"""
+    assert scalar(dev, per_account) > 0.8  # production's is about 0.98
+    broken = """
+        select count(*) from purchase p
+        join (select purchase_id, sum(qty * price) s from line group by 1) l
+          on l.purchase_id = p.id
+        where p.total <> l.s"""
+    assert scalar(dev, broken) == 0
+    assert scalar(dev, "select count(distinct total) from purchase") > 50
