@@ -296,11 +296,11 @@ def extract(
                 raise error from None
             raise found from None
     from synth_assets.relations import children_counts
+    from synth_assets.sums import find_sums
 
-    counts, sums = children_counts(conn, schema, frames)
-    for name, latent in counts.items():
+    for name, latent in children_counts(conn, schema, frames).items():
         profiles[name].latent = latent
-    for name, rules in sums.items():
+    for name, rules in find_sums(conn, schema, frames, seed).items():
         profiles[name].sums = rules
     for name, table in schema.tables.items():
         for fk in table.foreign_keys:

@@ -324,21 +324,12 @@ def profile_table(
     return profile
 
 
-def children_aggregates(
-    conn: Connection, database: str, child: Table, fk: ForeignKey, terms: list[tuple[str, ...]]
-) -> list[tuple]:
-    """relations.children_counts' per-parent aggregate, in portable SQL: per parent key, its
-    children's count, then each term's sum (a product of child numbers, as a double)."""
+def children_per_parent(conn: Connection, database: str, child: Table, fk: ForeignKey) -> list:
+    """relations.children_counts' per-parent count, in portable SQL."""
     t = _table(database, child)
     keys = [_select_item(t, child.column(c)) for c in fk.columns]
-    sums = []
-    for term in terms:
-        product: Any = sa.literal_column("1e0")  # a DOUBLE: decimals and integers alike
-        for name in term:
-            product = product * t.c[name]
-        sums.append(sa.func.sum(product))
     query = (
-        sa.select(*keys, sa.func.count(), *sums)
+        sa.select(*keys, sa.func.count())
         .where(*[t.c[c].is_not(None) for c in fk.columns])
         .group_by(*[t.c[c] for c in fk.columns])
     )

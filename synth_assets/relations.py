@@ -41,7 +41,6 @@ from synth_assets.extract import Extract, qualified, select_item, to_frame
 from synth_assets.keys import parent_slots
 from synth_assets.rare import entity_rare
 from synth_assets.schema import Column, ForeignKey, Schema, Table
-from synth_assets.sums import SumRule, candidate_terms, detect, sum_items
 
 COUNT_PREFIX = "__n__"
 MAX_CLUSTERS = 8
@@ -87,51 +86,37 @@ def child_links(schema: Schema) -> list[tuple[Table, ForeignKey]]:
 
 def children_counts(
     conn: Connection, schema: Schema, frames: dict[str, pd.DataFrame]
-) -> tuple[dict[str, pd.DataFrame], dict[str, list[SumRule]]]:
-    """Per parent table, the children each production row has, per child FK (full tables), and
-    the parent numbers that are sums of their children's (synth_assets.sums), from the same
-    grouped aggregate."""
+) -> dict[str, pd.DataFrame]:
+    """Per parent table, the children each production row has, per child FK (full tables)."""
     out: dict[str, pd.DataFrame] = {}
-    rules: dict[str, list[SumRule]] = {}
     for child, fk in child_links(schema):
         parent = schema.tables[fk.ref_table]
         pframe = frames[parent.name]
-        terms = candidate_terms(child)
         if conn.dialect.name == "mysql":
-            from synth_assets.mysql_source import children_aggregates
+            from synth_assets.mysql_source import children_per_parent
 
-            rows = children_aggregates(conn, schema.name, child, fk, terms)
+            rows = children_per_parent(conn, schema.name, child, fk)
         else:
-            rows = _children_aggregates(conn, schema.name, child, fk, terms)
-        width = len(fk.columns)
+            rows = _children_per_parent(conn, schema.name, child, fk)
         ref_cols = [parent.column(r) for r in fk.ref_columns]
-        keys = to_frame(parent, [r[:width] for r in rows], ref_cols)
-        names = ["__count"] + [f"__sum{i}" for i in range(len(terms))]
-        for i, name in enumerate(names):
-            keys[name] = np.array([r[width + i] for r in rows], dtype=float)
-        found = _lookup_many(pframe, list(fk.ref_columns), keys, names)
-        counts = found["__count"].fillna(0).to_numpy()
+        keys = to_frame(parent, [r[:-1] for r in rows], ref_cols)
+        keys["__count"] = np.array([r[-1] for r in rows], dtype=np.int64)
+        counts = _lookup(pframe, list(fk.ref_columns), keys, "__count")
         frame = out.setdefault(parent.name, pd.DataFrame(index=pframe.index))
-        frame[count_column(child.name, fk)] = counts.astype("int64")
-        sums = {t: found[f"__sum{i}"].to_numpy(dtype=float) for i, t in enumerate(terms)}
-        rules.setdefault(parent.name, []).extend(detect(parent, child, fk, pframe, counts, sums))
-    return out, {p: r for p, r in rules.items() if r}
+        frame[count_column(child.name, fk)] = counts.fillna(0).astype("int64").to_numpy()
+    return out
 
 
-def _children_aggregates(
-    conn: Connection, schema: str, child: Table, fk: ForeignKey, terms: list[tuple[str, ...]]
-) -> list[tuple]:
-    """Per parent key: its children's count, then each term's sum (PostgreSQL)."""
+def _children_per_parent(conn: Connection, schema: str, child: Table, fk: ForeignKey) -> list:
+    """Per parent key, its children's count (PostgreSQL)."""
     items = sql.SQL(", ").join(select_item(child.column(c)) for c in fk.columns)
-    aggregates = sql.SQL(", ").join([sql.SQL("count(*)"), *sum_items(terms)])
     not_null = sql.SQL(" and ").join(
         sql.SQL("{} is not null").format(sql.Identifier(c)) for c in fk.columns
     )
     with raw(conn).cursor() as cur:
         cur.execute(
-            sql.SQL("select {}, {} from {} where {} group by {}").format(
+            sql.SQL("select {}, count(*) from {} where {} group by {}").format(
                 items,
-                aggregates,
                 qualified(schema, child.name),
                 not_null,
                 sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(fk.columns))),
