@@ -69,6 +69,11 @@ def describe_failure(table: str, config: dict[str, Any], result: dict[str, Any])
     what = config.get("description") or ", ".join(f"{k}={v}" for k, v in expected.items())
     if isinstance(what, str) and len(what) > 200:
         what = what[:200] + "..."
+    if config.get("type") == "expect_table_row_count_to_equal" and kwargs.get("value") == 0:
+        # a row check (expectations' unexpected_rows_query): the rows found break its rule
+        found = _observed(result)
+        rows = "row breaks" if found == "1" else "rows break"
+        return f"{table}: {found} {rows} the check: {what}"
     name = f"{config.get('type')}({target})" if target else str(config.get("type"))
     return f"{table}: {name} failed: observed {_observed(result)}; expected {what}"
 

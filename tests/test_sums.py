@@ -75,6 +75,16 @@ def test_an_order_total_is_the_sum_of_its_lines(summed) -> None:  # type: ignore
     )
 
 
+def test_the_sums_hold_when_both_tables_come_in_chunks(summed, make_database) -> None:  # type: ignore[no-untyped-def]
+    source, _, _, _ = summed
+    dev = make_database("summed_chunks")
+    # 400 orders and about 900 lines in chunks of 120: a parent's chunks wait, then take sums
+    run_refresh(make_config(source, {"dev": dev}, chunk_rows=120))
+    assert _scalar(dev, "select count(*) from orders") > 300
+    assert _scalar(dev, BROKEN) == 0
+    assert _scalar(dev, "select count(*) from orders where total > 0") > 200
+
+
 def test_numbers_that_are_not_sums_are_left_to_the_model(summed) -> None:  # type: ignore[no-untyped-def]
     _, dev, report, _ = summed
     # refunds do not add up to the total, and the discount follows no child
