@@ -23,7 +23,7 @@ from synth_assets.config import Config
 from synth_assets.extract import TableProfile
 from synth_assets.profile import RANGED_KINDS
 from synth_assets.schema import Schema, Table
-from synth_assets.sums import SumRule, expectation_query
+from synth_assets.sums import SumRule, expectation_query, row_rule_query, usable_row_rules
 
 MARK = "generated"
 SCHEMA_TOKEN = '"$schema"'  # replaced by the schema being validated (staging, then published)
@@ -111,7 +111,8 @@ def build_suite(
     """The generated expectations of one table, in a stable order. ``sums`` are the rules
     generation enforces on it (sums.enforceable): a column that is its children's sum is checked
     as that sum, not against production's range (more or dearer lines make a larger total)."""
-    summed = {r.column for r in sums}
+    derived = usable_row_rules(getattr(profile, "row_rules", []), roles)
+    summed = {r.column for r in sums} | {r.column for r in derived}
     v = config.validation
     rows = profile.rows
     target = rows * config.scale_for(table.name)
@@ -204,6 +205,14 @@ def build_suite(
                 column_B=rel.right,
                 or_equal=rel.op == ">=",
                 ignore_row_if="either_value_is_missing",
+            )
+        )
+    for row_rule in derived:
+        exps.append(
+            _expectation(
+                "unexpected_rows_expectation",
+                description=row_rule.describe(table.name),
+                unexpected_rows_query=row_rule_query(row_rule, table.column(row_rule.column)),
             )
         )
     for rule in sums:

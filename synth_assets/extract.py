@@ -61,6 +61,8 @@ class TableProfile:
     entity_rare: dict[str, frozenset[str]] = field(default_factory=dict)
     # sums.SumRule per number that is the sum of its children's (an order's total)
     sums: list[Any] = field(default_factory=list)
+    # sums.RowRule per number that is the sum or product of two others of its row
+    row_rules: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -296,12 +298,14 @@ def extract(
                 raise error from None
             raise found from None
     from synth_assets.relations import children_counts
-    from synth_assets.sums import find_sums
+    from synth_assets.sums import find_row_rules, find_sums
 
     for name, latent in children_counts(conn, schema, frames).items():
         profiles[name].latent = latent
     for name, rules in find_sums(conn, schema, frames, seed).items():
         profiles[name].sums = rules
+    for name, table in schema.tables.items():
+        profiles[name].row_rules = find_row_rules(table, frames[name])
     for name, table in schema.tables.items():
         for fk in table.foreign_keys:
             if fk.ref_table == name:

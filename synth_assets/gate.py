@@ -132,13 +132,39 @@ def _close(sources: list[Any]) -> None:
             source.get_engine().dispose()
 
 
+COUNTS, DETAILS = "BOOLEAN_ONLY", "SUMMARY"
+
+
+def _run(
+    context: Any, name: str, definitions: list[Any], actions: list[Any], result_format: str
+) -> Any:
+    import great_expectations as gx
+
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=definitions,
+            actions=actions,
+            result_format={"result_format": result_format},
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return checkpoint.run()
+
+
 def validate_schema(
     url: str,
     schema: str,
     suites: dict[str, dict[str, Any]],
     docs_dir: Path | None,
+    result_format: str = COUNTS,
 ) -> dict[str, TableValidation]:
-    """Run every table's suite against ``schema`` in the warehouse; write Data Docs if asked."""
+    """Run every table's suite against ``schema`` in the warehouse; write Data Docs if asked.
+
+    The run counts what breaks each expectation (``BOOLEAN_ONLY``: GX computes the counts of a
+    table in few aggregate queries); only the tables whose suite fails run again with examples
+    of the unexpected values, which GX fetches with a query per expectation."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -190,17 +216,17 @@ def validate_schema(
         actions = []
         if docs_dir is not None:
             actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["prodtwin"]))
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name="prodtwin_gate",
-                validation_definitions=definitions,
-                actions=actions,
-                result_format={"result_format": "SUMMARY"},
-            )
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run = checkpoint.run()
+        run = _run(context, "prodtwin_gate", definitions, actions, result_format)
+        failing = {str(v.asset_name) for v in run.run_results.values() if not v.success}
+        failed = [d for d in definitions if d.name in failing]
+        if failed and result_format != DETAILS:
+            # what failed, again with the values that explain it: the first run only counted
+            # (a sample of unexpected values costs a scan of the table per expectation)
+            details = _run(context, "prodtwin_gate_details", failed, actions, DETAILS)
+            by_name = {str(v.asset_name): v for v in details.run_results.values()}
+            results = [by_name.get(str(v.asset_name), v) for v in run.run_results.values()]
+        else:
+            results = list(run.run_results.values())
     except ProdtwinError:
         raise
     except Exception as error:
@@ -211,7 +237,7 @@ def validate_schema(
         _close(sources)
 
     out: dict[str, TableValidation] = {}
-    for validation in run.run_results.values():
+    for validation in results:
         table = owner.get(str(validation.asset_name), str(validation.asset_name))
         tv = out.setdefault(table, TableValidation())
         for r in validation.results:

@@ -54,7 +54,7 @@ from synth_assets.relations import (
 )
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
-from synth_assets.sums import Accumulator, SumRule, enforceable
+from synth_assets.sums import Accumulator, SumRule, derive, enforceable, usable_row_rules
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
@@ -612,7 +612,10 @@ def _make_chunk(
             idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
+    derived = usable_row_rules(getattr(profile, "row_rules", []), roles)
+    derive(table, frame, derived)  # before the copy check, which then sees published values
     stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
+    derive(table, frame, derived)  # from the terms drawn again or nudged, before the repairs
     # after the resampling, which would otherwise bring duplicates back
     for col in table.columns:
         if roles[col.name].role == R.MODEL and roles[col.name].unique:
@@ -623,6 +626,7 @@ def _make_chunk(
     for _ in range(2):  # a second pass settles chains such as c > b > a
         for rule in rules:
             stats.repaired += repair(frame, rule, rng, set(table.primary_key), shape.fk_columns)
+    derive(table, frame, derived)  # terms redrawn or repaired since
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
         acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
@@ -642,18 +646,27 @@ def _avoid_copies(
     Such rows get their modelled values drawn again (a few rounds). Tables whose non-key columns
     take only a handful of value combinations cannot avoid every match; the gate reports those.
     """
+    profile = ctx.extract.profiles[table.name]
+    # a number derived from two others of its row (sums.RowRule) is equal where they are: it
+    # is neither compared nor drawn again (derive sets it afterwards)
+    derived = {
+        r.column for r in usable_row_rules(getattr(profile, "row_rules", []), ctx.roles[table.name])
+    }
     columns = [
         c.name
         for c in table.columns
-        if c.generated is None and c.name not in keys and c.name not in table.primary_key
+        if c.generated is None
+        and c.name not in keys
+        and c.name not in table.primary_key
+        and c.name not in derived
     ]
     model = ctx.models[table.name]
     rebalance = ctx.config.override(table.name).rebalance
     kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
     # a number that tracks its parent's was set from the parent: a fresh draw would undo that
     # (a nudge of a unit keeps it)
-    tracked = {t.column for t in getattr(ctx.extract.profiles[table.name], "tracks", [])}
-    nudged = [c.name for c in model.columns if c.name not in kept]
+    tracked = {t.column for t in getattr(profile, "tracks", [])}
+    nudged = [c.name for c in model.columns if c.name not in kept and c.name not in derived]
     modelled = [c for c in nudged if c not in tracked]
     if not columns or not nudged or frame.empty:
         return 0
@@ -798,6 +811,11 @@ class Generation:
         }
         self.ctx.sum_rules, notes = enforceable(found, config, plan)
         self.ctx.notes += notes
+        for name in plan.order:
+            rules = getattr(extract.profiles[name], "row_rules", [])
+            self.ctx.notes += [
+                f"enforced: {r.describe(name)}" for r in usable_row_rules(rules, roles[name])
+            ]
         for name, given in (parents or {}).items():
             self.ctx.views[name] = (
                 given
@@ -857,9 +875,12 @@ class Generation:
         accs = [
             acc for entries in self.ctx.summing.values() for p, _, acc in entries if p == parent
         ]
+        rules = getattr(self.ctx.extract.profiles[parent], "row_rules", [])
+        derived = usable_row_rules(rules, self.ctx.roles[parent])
         for offset, chunk in waiting.take(parent):
             for acc in accs:
                 acc.apply(table, chunk, offset)
+            derive(table, chunk, derived)  # a grand total = the new total + shipping
             yield parent, chunk[output_columns(table)]
 
 

@@ -335,3 +335,112 @@ def kept_rules(
     """The rules generation enforces, per parent (what the suites check)."""
     found = {n: list(getattr(p, "sums", [])) for n, p in profiles.items() if n in plan.order}
     return enforceable(found, config, plan)[0]
+
+
+# --- sums within a row: total = subtotal + tax, line_total = qty * unit_price -------------------
+
+MAX_ROW_NUMBERS = 8  # numbers of a table tried, so at most 8 x 21 x 2 checks on the fit rows
+ROW_OPS = ("+", "*")
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """``column`` = ``left op right`` on every production row where the three are set."""
+
+    column: str
+    left: str
+    op: str  # "+" or "*"
+    right: str
+
+    def describe(self, table: str) -> str:
+        return f"{table}.{self.column} = {self.left} {self.op} {self.right} per row"
+
+    def columns(self) -> tuple[str, str, str]:
+        return (self.column, self.left, self.right)
+
+
+def _combined(left: np.ndarray, op: str, right: np.ndarray) -> np.ndarray:
+    return left + right if op == "+" else left * right
+
+
+def find_row_rules(table: Table, frame: pd.DataFrame) -> list[RowRule]:
+    """The numbers of ``frame`` (production's fit rows) that are the sum or the product of two
+    others on every row where all three are set (at least MIN_PARENTS such rows, the terms not
+    constant); one rule per column, and no derived column is a term of another rule."""
+    names = [c.name for c in _numbers(table, _keys(table), MAX_ROW_NUMBERS) if c.name in frame]
+    values = {
+        n: rounded(pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype=float), table.column(n))
+        for n in names
+    }
+    varied = {n for n in names if np.unique(values[n][np.isfinite(values[n])]).size >= 2}
+    found: list[RowRule] = []
+    for target in [n for n in names if n in varied]:
+        used = {c for r in found for c in r.columns()}
+        if target in used:
+            continue
+        col = table.column(target)
+        terms = [
+            n for n in names if n != target and n in varied and n not in {r.column for r in found}
+        ]
+        for left, right in combinations(terms, 2):
+            rule = _holding(values, col, left, right)
+            if rule is not None:
+                found.append(rule)
+                break
+    return found
+
+
+def _holding(values: dict[str, np.ndarray], col: Column, left: str, right: str) -> RowRule | None:
+    x, a, b = values[col.name], values[left], values[right]
+    rows = np.isfinite(x) & np.isfinite(a) & np.isfinite(b)
+    if rows.sum() < MIN_PARENTS:
+        return None
+    for op in ROW_OPS:
+        got = rounded(_combined(a[rows], op, b[rows]), col)
+        if bool((np.abs(x[rows] - got) <= tolerance(col, x[rows])).all()):
+            return RowRule(col.name, left, op, right)
+    return None
+
+
+def usable_row_rules(rules: list[RowRule], roles: dict[str, Any]) -> list[RowRule]:
+    """The rules generation enforces: the three columns are modelled (not personal data,
+    keys or columns drawn from production's values)."""
+    from synth_assets.roles import MODEL
+
+    return [
+        r for r in rules if all(getattr(roles.get(c), "role", None) == MODEL for c in r.columns())
+    ]
+
+
+def derive(table: Table, frame: pd.DataFrame, rules: list[RowRule]) -> None:
+    """Set each rule's column from its terms where both are set (the model's value stays on
+    rows where one is NULL, as production's rows there are not bound by the rule)."""
+    for rule in rules:
+        if rule.column not in frame or rule.left not in frame or rule.right not in frame:
+            continue
+        col = table.column(rule.column)
+        a = pd.to_numeric(frame[rule.left], errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(frame[rule.right], errors="coerce").to_numpy(dtype=float)
+        a = rounded(a, table.column(rule.left))
+        b = rounded(b, table.column(rule.right))
+        old = pd.to_numeric(frame[rule.column], errors="coerce").to_numpy(dtype=float)
+        new = np.where(np.isfinite(a) & np.isfinite(b), rounded(_combined(a, rule.op, b), col), old)
+        if col.kind == "integer":
+            frame[rule.column] = pd.array(np.where(np.isnan(new), None, new), dtype="Int64")
+        else:
+            frame[rule.column] = new
+
+
+def row_rule_query(rule: RowRule, col: Column) -> str:
+    """Rows whose column is not its terms' sum or product (the gate's check)."""
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
+    c, a, b = (q(n) for n in rule.columns())
+    return (
+        f"with p as (select * from {{batch}}) select p.* from p where {c} is not null and "
+        f"{a} is not null and {b} is not null and "
+        f"abs({c}::float8 - ({a}::float8 {rule.op} {b}::float8)) > {tol:.12g}"
+    )

@@ -11,29 +11,35 @@ from synth_assets.expectations import read_suite, suite_path
 from synth_assets.gate import validate_schema
 from synth_assets.refresh import run_refresh
 from synth_assets.schema import Column, ForeignKey, Table
-from synth_assets.sums import MODEL, ZERO, detect
+from synth_assets.sums import MODEL, ZERO, detect, find_row_rules
 from tests.conftest import make_config
 
 PLANTED = """
 select setseed(0.17);
 create table orders (id int primary key, placed date not null, discount numeric(6,2) not null,
-                     total numeric(12,2) not null);
+                     total numeric(12,2) not null, shipping numeric(8,2) not null,
+                     grand_total numeric(12,2) not null);
 create table order_items (id int primary key, order_id int not null references orders(id),
-                          qty int not null, unit_price numeric(10,2) not null);
+                          qty int not null, unit_price numeric(10,2) not null,
+                          line_total numeric(12,2) not null);
 -- a child whose sum is not the total: refunds of some lines
 create table refunds (id int primary key, order_id int not null references orders(id),
                       amount numeric(10,2) not null);
 insert into orders
-select i, date '2024-01-01' + (random() * 365)::int, round((random() * 5)::numeric, 2), 0
+select i, date '2024-01-01' + (random() * 365)::int, round((random() * 5)::numeric, 2), 0,
+       round((3 + random() * 12)::numeric, 2), 0
 from generate_series(1, 400) i;
 insert into order_items
 select row_number() over (), o.id, 1 + floor(random() * 5)::int,
-       round((2 + random() * 80)::numeric, 2)
+       round((2 + random() * 80)::numeric, 2), 0
 from orders o, generate_series(1, 1 + (o.id % 4)) k
 where o.id % 10 <> 0;  -- every tenth order has no lines, and a total of 0
+-- within a row: a line's total is qty x price, an order's grand total its total + shipping
+update order_items set line_total = qty * unit_price;
 update orders o set total = s.t
 from (select order_id, sum(qty * unit_price) t from order_items group by 1) s
 where s.order_id = o.id;
+update orders set grand_total = total + shipping;
 insert into refunds
 select row_number() over (), o.id, round((random() * 10)::numeric, 2)
 from orders o where o.id % 7 = 0;
@@ -85,6 +91,24 @@ def test_the_sums_hold_when_both_tables_come_in_chunks(summed, make_database) ->
     assert _scalar(dev, "select count(*) from orders where total > 0") > 200
 
 
+ROW_BROKEN = """
+select (select count(*) from order_items where line_total <> qty * unit_price)
+     + (select count(*) from orders where grand_total <> total + shipping)
+"""
+
+
+def test_a_number_that_is_the_sum_or_product_of_two_of_its_row_stays_so(summed) -> None:  # type: ignore[no-untyped-def]
+    source, dev, report, _ = summed
+    assert _scalar(source, ROW_BROKEN) == 0
+    assert _scalar(dev, ROW_BROKEN) == 0
+    # the grand total follows the total that its lines set (derived again after the sums)
+    assert _scalar(dev, BROKEN) == 0
+    assert _scalar(dev, "select count(distinct shipping) from orders") > 50
+    notes = report.synthetic.notes
+    assert "enforced: order_items.line_total = qty * unit_price per row" in notes
+    assert "enforced: orders.grand_total = total + shipping per row" in notes
+
+
 def test_numbers_that_are_not_sums_are_left_to_the_model(summed) -> None:  # type: ignore[no-untyped-def]
     _, dev, report, _ = summed
     # refunds do not add up to the total, and the discount follows no child
@@ -106,6 +130,7 @@ def test_the_gate_checks_the_sum(summed) -> None:  # type: ignore[no-untyped-def
                 "update orders set total = total - 1 where id = (select min(id) from orders)"
             )
     assert any("sum(order_items.qty * order_items.unit_price)" in f for f in failures), failures
+    assert any("orders.grand_total = total + shipping" in f for f in failures), failures
 
 
 def _frames(shares_broken: float) -> tuple[Table, Table, ForeignKey, pd.DataFrame, dict]:
@@ -155,3 +180,27 @@ def test_a_sum_is_found_when_production_keeps_it_and_not_otherwise() -> None:
     parent, child, fk, frame, got = _frames(0.0)
     frame.loc[:19, "total"] = np.arange(20.0)
     assert detect(parent, child, fk, frame, got["counts"], got["sums"])[0].empty == MODEL
+
+
+def test_row_rules_are_found_only_where_every_row_keeps_them() -> None:
+    rng = np.random.default_rng(5)
+    table = Table(
+        "t",
+        (
+            Column("id", "integer", "integer", False),
+            Column("a", "numeric", "numeric", False, numeric_scale=2),
+            Column("b", "integer", "integer", False),
+            Column("c", "numeric", "numeric", False, numeric_scale=2),
+            Column("d", "numeric", "numeric", False, numeric_scale=2),
+        ),
+        primary_key=("id",),
+    )
+    a = np.round(rng.uniform(1, 50, 300), 2)
+    b = rng.integers(1, 6, 300)
+    frame = pd.DataFrame(
+        {"id": np.arange(300), "a": a, "b": b, "c": np.round(a * b, 2), "d": np.round(a + 3.5, 2)}
+    )
+    found = find_row_rules(table, frame)
+    assert [(r.column, r.left, r.op, r.right) for r in found] == [("c", "a", "*", "b")]
+    frame.loc[7, "c"] += 0.01  # one row off by a cent: production does not keep it
+    assert find_row_rules(table, frame) == []
