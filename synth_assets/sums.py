@@ -245,6 +245,24 @@ def rounded(values: np.ndarray, col: Column) -> np.ndarray:
     return values
 
 
+def _assign(frame: pd.DataFrame, col: Column, values: np.ndarray) -> None:
+    """A derived number into its frame column, as an exact nullable integer where it is one."""
+    if col.kind == "integer":
+        frame[col.name] = pd.array(np.where(np.isnan(values), None, values), dtype="Int64")
+    else:
+        frame[col.name] = values
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_tolerance(col: Column) -> str:
+    """The gate's tolerance for a derived number: half a unit of its last digit."""
+    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
+    return f"{tol:.12g}"
+
+
 def term_values(child: Table, frame: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
     """The product of a rule's terms per child row, as published; NaN where one is NULL."""
     out = np.ones(len(frame))
@@ -297,27 +315,20 @@ class Accumulator:
             new = np.where(has, new, np.nan)
         else:
             new = np.where(has, new, old)
-        if col.kind == "integer":
-            chunk[col.name] = pd.array(np.where(np.isnan(new), None, new), dtype="Int64")
-        else:
-            chunk[col.name] = new
+        _assign(chunk, col, new)
 
 
 def expectation_query(schema_token: str, parent: Table, child: Table, rule: SumRule) -> str:
     """Parent rows whose value is not the sum of their children's (the gate's check)."""
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
+    q = _q
     fk = next(f for f in child.foreign_keys if f.name == rule.fk)
     col = parent.column(rule.column)
     keys = ", ".join(f"{q(c)} as k{i}" for i, c in enumerate(fk.columns))
     group = ", ".join(str(i + 1) for i in range(len(fk.columns)))
     join = " and ".join(f"p.{q(r)} = s.k{i}" for i, r in enumerate(fk.ref_columns))
     product = " * ".join(f"{q(t)}::float8" for t in rule.terms)
-    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
     value = f"p.{q(col.name)}::float8"
-    checks = [f"(s.k0 is not null and abs({value} - coalesce(s.total, 0)) > {tol:.12g})"]
+    checks = [f"(s.k0 is not null and abs({value} - coalesce(s.total, 0)) > {_sql_tolerance(col)})"]
     if rule.empty == ZERO:
         checks.append(f"(s.k0 is null and {value} <> 0)")
     elif rule.empty == NULL:
@@ -425,22 +436,14 @@ def derive(table: Table, frame: pd.DataFrame, rules: list[RowRule]) -> None:
         b = rounded(b, table.column(rule.right))
         old = pd.to_numeric(frame[rule.column], errors="coerce").to_numpy(dtype=float)
         new = np.where(np.isfinite(a) & np.isfinite(b), rounded(_combined(a, rule.op, b), col), old)
-        if col.kind == "integer":
-            frame[rule.column] = pd.array(np.where(np.isnan(new), None, new), dtype="Int64")
-        else:
-            frame[rule.column] = new
+        _assign(frame, col, new)
 
 
 def row_rule_query(rule: RowRule, col: Column) -> str:
     """Rows whose column is not its terms' sum or product (the gate's check)."""
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
-    c, a, b = (q(n) for n in rule.columns())
+    c, a, b = (_q(n) for n in rule.columns())
     return (
         f"with p as (select * from {{batch}}) select p.* from p where {c} is not null and "
         f"{a} is not null and {b} is not null and "
-        f"abs({c}::float8 - ({a}::float8 {rule.op} {b}::float8)) > {tol:.12g}"
+        f"abs({c}::float8 - ({a}::float8 {rule.op} {b}::float8)) > {_sql_tolerance(col)}"
     )
