@@ -54,7 +54,7 @@ from synth_assets.relations import (
 )
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
-from synth_assets.sums import Accumulator, SumRule, derive, enforceable, usable_row_rules
+from synth_assets.sums import Accumulator, RowRule, SumRule, derive, enforceable, usable_row_rules
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
@@ -268,6 +268,7 @@ class _Context:
     # sums.SumRule kept, per parent; their running sums, per child table being generated
     sum_rules: dict[str, list[SumRule]] = field(default_factory=dict)
     summing: dict[str, list[tuple[str, ForeignKey, Accumulator]]] = field(default_factory=dict)
+    row_rules: dict[str, list[RowRule]] = field(default_factory=dict)  # sums.RowRule enforced
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -612,10 +613,9 @@ def _make_chunk(
             idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
-    derived = usable_row_rules(getattr(profile, "row_rules", []), roles)
-    derive(table, frame, derived)  # before the copy check, which then sees published values
+    derived = ctx.row_rules.get(table.name, [])
     stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
-    derive(table, frame, derived)  # from the terms drawn again or nudged, before the repairs
+    derive(table, frame, derived)  # from the terms as copy avoidance left them, before repairs
     # after the resampling, which would otherwise bring duplicates back
     for col in table.columns:
         if roles[col.name].role == R.MODEL and roles[col.name].unique:
@@ -649,9 +649,7 @@ def _avoid_copies(
     profile = ctx.extract.profiles[table.name]
     # a number derived from two others of its row (sums.RowRule) is equal where they are: it
     # is neither compared nor drawn again (derive sets it afterwards)
-    derived = {
-        r.column for r in usable_row_rules(getattr(profile, "row_rules", []), ctx.roles[table.name])
-    }
+    derived = {r.column for r in ctx.row_rules.get(table.name, [])}
     columns = [
         c.name
         for c in table.columns
@@ -806,16 +804,12 @@ class Generation:
     ) -> None:
         self.ctx = _Context(schema, plan, extract, models, roles, config, FakePools(config.seed))
         self.children = children or schema
-        found = {  # profiles pickled before sums existed have none
-            n: list(getattr(p, "sums", [])) for n, p in extract.profiles.items() if n in plan.order
-        }
-        self.ctx.sum_rules, notes = enforceable(found, config, plan)
+        self.ctx.sum_rules, notes = enforceable(extract.profiles, config, plan)
         self.ctx.notes += notes
         for name in plan.order:
-            rules = getattr(extract.profiles[name], "row_rules", [])
-            self.ctx.notes += [
-                f"enforced: {r.describe(name)}" for r in usable_row_rules(rules, roles[name])
-            ]
+            rules = getattr(extract.profiles[name], "row_rules", [])  # none in older pickles
+            self.ctx.row_rules[name] = usable_row_rules(rules, roles[name])
+            self.ctx.notes += [f"enforced: {r.describe(name)}" for r in self.ctx.row_rules[name]]
         for name, given in (parents or {}).items():
             self.ctx.views[name] = (
                 given
@@ -875,12 +869,10 @@ class Generation:
         accs = [
             acc for entries in self.ctx.summing.values() for p, _, acc in entries if p == parent
         ]
-        rules = getattr(self.ctx.extract.profiles[parent], "row_rules", [])
-        derived = usable_row_rules(rules, self.ctx.roles[parent])
         for offset, chunk in waiting.take(parent):
             for acc in accs:
                 acc.apply(table, chunk, offset)
-            derive(table, chunk, derived)  # a grand total = the new total + shipping
+            derive(table, chunk, self.ctx.row_rules[parent])  # grand total = new total + shipping
             yield parent, chunk[output_columns(table)]
 
 

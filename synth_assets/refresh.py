@@ -53,7 +53,7 @@ from synth_assets.retry import DEFAULT_BACKOFF, Backoff, is_transient, with_retr
 from synth_assets.roles import ColumnRole, column_roles
 from synth_assets.schema import Schema, Table, introspect
 from synth_assets.spill import Spill
-from synth_assets.sums import kept_rules
+from synth_assets.sums import enforceable
 from synth_assets.synthesize import TableModel
 
 log = logging.getLogger("prodtwin")
@@ -405,7 +405,7 @@ def prepare_suites(
 ) -> dict[str, dict[str, Any]]:
     """The suites in git; a table without one gets a generated suite written for review."""
     suites = {}
-    sums = kept_rules(data.profiles, config, generation_order(schema))
+    sums, _ = enforceable(data.profiles, config, generation_order(schema))
     for name, table in schema.tables.items():
         path = suite_path(config, schema.name, name)
         if not path.is_file():
@@ -424,7 +424,7 @@ def generate_suites(config: Config) -> list[str]:
         name: column_roles(table, data.frames[name], config.override(name))
         for name, table in schema.tables.items()
     }
-    sums = kept_rules(data.profiles, config, plan)
+    sums, _ = enforceable(data.profiles, config, plan)
     return [
         write_suite(
             suite_path(config, schema.name, name),

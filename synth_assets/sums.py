@@ -13,8 +13,8 @@ the parent's value from its synthetic children once they exist:
 - enforcement (synth_assets.generate): the parent's chunks wait on disk until the child table is
   generated; the children's terms are summed per parent position as they are made, then the
   parent's column is set from those sums, so memory holds an array per rule, not the tables.
-- validation (synth_assets.expectations): the rule becomes an expectation, so the gate checks
-  what generation guarantees.
+- validation (synth_assets.expectations): the rule becomes an expectation (its query is built
+  there, with the other row checks), so the gate checks what generation guarantees.
 
 A rule generation cannot enforce (its child is refreshed a day at a time, or its tables sit on
 a cut FK cycle) is reported, not enforced.
@@ -199,9 +199,10 @@ def _empty(frame: pd.DataFrame, col: Column, has: np.ndarray) -> str:
 
 
 def enforceable(
-    rules: dict[str, list[SumRule]], config: Config, plan: GenerationPlan
+    profiles: dict[str, Any], config: Config, plan: GenerationPlan
 ) -> tuple[dict[str, list[SumRule]], list[str]]:
-    """The rules generation keeps, per parent, and why each other one is not kept.
+    """The rules of ``profiles`` (extract.TableProfile) generation keeps, per parent, and why
+    each other one is not kept.
 
     Kept: parent and child are both generated here, parent first, neither on a cut FK cycle
     (those are held whole and set later); the child is not refreshed a day at a time (a day's
@@ -210,6 +211,8 @@ def enforceable(
     """
     order = plan.order
     cut = {c.table for c in plan.cut}
+    # profiles pickled before sums existed have none
+    rules = {n: list(getattr(p, "sums", [])) for n, p in profiles.items() if n in order}
     derived = {(p, r.column) for p, found in rules.items() for r in found}
     kept: dict[str, list[SumRule]] = {}
     notes: list[str] = []
@@ -253,22 +256,12 @@ def _assign(frame: pd.DataFrame, col: Column, values: np.ndarray) -> None:
         frame[col.name] = values
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_tolerance(col: Column) -> str:
-    """The gate's tolerance for a derived number: half a unit of its last digit."""
-    tol = 0.5 if col.kind == "integer" else 0.5 * 10.0 ** -(col.numeric_scale or 9) + 1e-9
-    return f"{tol:.12g}"
-
-
-def term_values(child: Table, frame: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
-    """The product of a rule's terms per child row, as published; NaN where one is NULL."""
+def term_values(table: Table, frame: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
+    """The product of ``terms`` per row, each as published; NaN where one is NULL."""
     out = np.ones(len(frame))
     for term in terms:
         values = pd.to_numeric(frame[term], errors="coerce").to_numpy(dtype=float)
-        out *= rounded(values, child.column(term))
+        out *= rounded(values, table.column(term))
     return out
 
 
@@ -318,36 +311,6 @@ class Accumulator:
         _assign(chunk, col, new)
 
 
-def expectation_query(schema_token: str, parent: Table, child: Table, rule: SumRule) -> str:
-    """Parent rows whose value is not the sum of their children's (the gate's check)."""
-    q = _q
-    fk = next(f for f in child.foreign_keys if f.name == rule.fk)
-    col = parent.column(rule.column)
-    keys = ", ".join(f"{q(c)} as k{i}" for i, c in enumerate(fk.columns))
-    group = ", ".join(str(i + 1) for i in range(len(fk.columns)))
-    join = " and ".join(f"p.{q(r)} = s.k{i}" for i, r in enumerate(fk.ref_columns))
-    product = " * ".join(f"{q(t)}::float8" for t in rule.terms)
-    value = f"p.{q(col.name)}::float8"
-    checks = [f"(s.k0 is not null and abs({value} - coalesce(s.total, 0)) > {_sql_tolerance(col)})"]
-    if rule.empty == ZERO:
-        checks.append(f"(s.k0 is null and {value} <> 0)")
-    elif rule.empty == NULL:
-        checks.append(f"(s.k0 is null and {value} is not null)")
-    return (
-        f"with p as (select * from {{batch}}), s as (select {keys}, sum({product}) as total "
-        f"from {schema_token}.{q(child.name)} group by {group}) "
-        f"select p.* from p left join s on {join} where {' or '.join(checks)}"
-    )
-
-
-def kept_rules(
-    profiles: dict[str, Any], config: Config, plan: GenerationPlan
-) -> dict[str, list[SumRule]]:
-    """The rules generation enforces, per parent (what the suites check)."""
-    found = {n: list(getattr(p, "sums", [])) for n, p in profiles.items() if n in plan.order}
-    return enforceable(found, config, plan)[0]
-
-
 # --- sums within a row: total = subtotal + tax, line_total = qty * unit_price -------------------
 
 MAX_ROW_NUMBERS = 8  # numbers of a table tried, so at most 8 x 21 x 2 checks on the fit rows
@@ -379,10 +342,7 @@ def find_row_rules(table: Table, frame: pd.DataFrame) -> list[RowRule]:
     others on every row where all three are set (at least MIN_PARENTS such rows, the terms not
     constant); one rule per column, and no derived column is a term of another rule."""
     names = [c.name for c in _numbers(table, _keys(table), MAX_ROW_NUMBERS) if c.name in frame]
-    values = {
-        n: rounded(pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype=float), table.column(n))
-        for n in names
-    }
+    values = {n: term_values(table, frame, (n,)) for n in names}
     varied = {n for n in names if np.unique(values[n][np.isfinite(values[n])]).size >= 2}
     found: list[RowRule] = []
     for target in [n for n in names if n in varied]:
@@ -430,20 +390,8 @@ def derive(table: Table, frame: pd.DataFrame, rules: list[RowRule]) -> None:
         if rule.column not in frame or rule.left not in frame or rule.right not in frame:
             continue
         col = table.column(rule.column)
-        a = pd.to_numeric(frame[rule.left], errors="coerce").to_numpy(dtype=float)
-        b = pd.to_numeric(frame[rule.right], errors="coerce").to_numpy(dtype=float)
-        a = rounded(a, table.column(rule.left))
-        b = rounded(b, table.column(rule.right))
+        a = term_values(table, frame, (rule.left,))
+        b = term_values(table, frame, (rule.right,))
         old = pd.to_numeric(frame[rule.column], errors="coerce").to_numpy(dtype=float)
         new = np.where(np.isfinite(a) & np.isfinite(b), rounded(_combined(a, rule.op, b), col), old)
         _assign(frame, col, new)
-
-
-def row_rule_query(rule: RowRule, col: Column) -> str:
-    """Rows whose column is not its terms' sum or product (the gate's check)."""
-    c, a, b = (_q(n) for n in rule.columns())
-    return (
-        f"with p as (select * from {{batch}}) select p.* from p where {c} is not null and "
-        f"{a} is not null and {b} is not null and "
-        f"abs({c}::float8 - ({a}::float8 {rule.op} {b}::float8)) > {_sql_tolerance(col)}"
-    )
