@@ -74,6 +74,7 @@ def test_a_constraint_the_synthesizer_breaks_fails_cleanly(make_database) -> Non
         """
         create table parts (id int primary key, a numeric(8,2) not null, b numeric(8,2) not null,
                             constraint sums_to_100 check (a + b = 100));
+        select setseed(0.42);
         insert into parts select i, x, 100 - x from
           (select i, round((random() * 100)::numeric, 2) x from generate_series(1, 300) i) s;
     """,

@@ -12,6 +12,7 @@ from tests.conftest import make_config
 from tests.helpers import orphan_counts, scalar
 
 SHAPES = """
+select setseed(0.42);
 create table store (id int primary key, name text not null, manager_id int);
 create table staff (id int primary key, store_id int not null references store(id),
                     first_name text not null, last_name text not null, active boolean not null);
