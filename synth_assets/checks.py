@@ -61,6 +61,14 @@ def parse(expression: str) -> Comparison | None:
     return Comparison(_unquote(left), op, literal.strip("'"), False)
 
 
+def check_columns(expression: str) -> set[str]:
+    """The columns of a CHECK that generation repairs (none for one it cannot parse)."""
+    cmp = parse(expression)
+    if cmp is None:
+        return set()
+    return {cmp.left, cmp.right} if cmp.right_is_column else {cmp.left}
+
+
 def _holds(a: pd.Series, op: str, b: object) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         result = {

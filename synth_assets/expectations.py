@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_assets import roles as R
+from synth_assets.carries import Carry
 from synth_assets.config import Config
 from synth_assets.extract import TableProfile
 from synth_assets.profile import RANGED_KINDS
@@ -110,6 +111,22 @@ def _row_rule_query(rule: RowRule, col: Column) -> str:
         f"with p as (select * from {{batch}}) select p.* from p where {c} is not null and "
         f"{a} is not null and {b} is not null and "
         f"abs({c}::float8 - ({a}::float8 {rule.op} {b}::float8)) > {_sql_tolerance(col)}"
+    )
+
+
+def _carry_query(child: Table, rule: Carry) -> str:
+    """Rows whose carried column differs from their parent's, returned when more of them
+    differ than production's share allows (the gate's check)."""
+    fk = next(f for f in child.foreign_keys if f.name == rule.fk)
+    join = " and ".join(
+        f"p.{_q(r)} = c.{_q(c)}" for c, r in zip(fk.columns, fk.ref_columns, strict=True)
+    )
+    differs = f"c.{_q(rule.column)} is distinct from p.{_q(rule.parent_column)}"
+    return (
+        f"with c as (select * from {{batch}}), j as (select c.*, ({differs}) as prodtwin_differs "
+        f"from c join {SCHEMA_TOKEN}.{_q(fk.ref_table)} p on {join}) "
+        f"select * from j where prodtwin_differs and (select count(*) from j where "
+        f"prodtwin_differs) > {rule.allowed_differing():.4f} * (select count(*) from j)"
     )
 
 
@@ -260,6 +277,16 @@ def build_suite(
                 unexpected_rows_query=_sum_query(table, schema.tables[rule.child], rule),
             )
         )
+    fks = {fk.name: fk for fk in table.foreign_keys if fk.ref_table in schema.tables}
+    for carried in getattr(profile, "carries", []):  # none in profiles pickled before
+        if carried.fk in fks:
+            exps.append(
+                _expectation(
+                    "unexpected_rows_expectation",
+                    description=carried.describe(table.name, fks[carried.fk].ref_table),
+                    unexpected_rows_query=_carry_query(table, carried),
+                )
+            )
     for fk in table.foreign_keys:
         if fk.ref_table not in schema.tables:
             continue

@@ -63,6 +63,8 @@ class TableProfile:
     sums: list[Any] = field(default_factory=list)
     # sums.RowRule per number that is the sum or product of two others of its row
     row_rules: list[Any] = field(default_factory=list)
+    # carries.Carry per column that repeats a parent column (an invoice's billing city)
+    carries: list[Any] = field(default_factory=list)
 
 
 @dataclass

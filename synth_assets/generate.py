@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets import roles as R
+from synth_assets.carries import carry, positions_in
 from synth_assets.checks import repair
 from synth_assets.config import Config
 from synth_assets.errors import SchemaError
@@ -215,7 +216,8 @@ def view_of(
 ) -> ParentView:
     """The one place that decides which columns of a synthetic table its children may use:
     the referenced keys, the hidden children counts, each link's parent label and the parent
-    numbers a child's Track follows (relations.Track)."""
+    numbers a child's Track follows (relations.Track) and the columns a child carries
+    (carries.Carry)."""
     keys = [c for c in referenced_columns(schema, table) if c in frame]
     sides = {}
     tracked: list[str] = []
@@ -226,9 +228,10 @@ def view_of(
             sides[_label_key(child.name, fk)] = link.parent_side(frame)
         # profiles pickled before tracks existed have none
         tracks = getattr(profile, "tracks", []) if fk.ref_table == table else []
-        for track in tracks:
-            if track.fk == fk.name and track.parent_column in frame:
-                tracked += [track.parent_column] if track.parent_column not in tracked else []
+        carries = getattr(profile, "carries", []) if fk.ref_table == table else []
+        for rule in [*tracks, *carries]:
+            if rule.fk == fk.name and rule.parent_column in frame:
+                tracked += [rule.parent_column] if rule.parent_column not in tracked else []
     return ParentView(
         len(frame),
         frame[keys].reset_index(drop=True),
@@ -613,6 +616,7 @@ def _make_chunk(
             idx = self_parents(rng, n, profile.foreign_keys[fk.name].null_rate, fk.nullable)
         _set_fk(frame, fk, frame, idx)
 
+    _carry(ctx, table, frame, shape)
     derived = ctx.row_rules.get(table.name, [])
     stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
     derive(table, frame, derived)  # from the terms as copy avoidance left them, before repairs
@@ -631,6 +635,33 @@ def _make_chunk(
         acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
     return frame
+
+
+def _carry(ctx: _Context, table: Table, frame: pd.DataFrame, shape: _Shape) -> None:
+    """Columns that repeat their parent's (carries.Carry) set from the synthetic parent each
+    row has now (after its keys are final, which dedupe may have changed)."""
+    production = ctx.extract.frames[table.name]
+    positions: dict[str, np.ndarray] = {}  # per FK, once for all the columns it carries
+    for rule in getattr(ctx.extract.profiles[table.name], "carries", []):  # none in old pickles
+        fk = next((f for f in shape.normal if f.name == rule.fk), None)
+        view = ctx.views.get(fk.ref_table) if fk is not None else None
+        values = getattr(view, "values", None)
+        if fk is None or values is None or rule.parent_column not in values:
+            continue  # a cut FK is set later; a view of an earlier refresh may lack the column
+        if rule.column not in frame or rule.column not in production:
+            continue
+        if fk.name not in positions:
+            positions[fk.name] = positions_in(frame, fk, view.keys)
+        frame[rule.column] = carry(
+            rule,
+            table.column(rule.column),
+            ctx.roles[table.name][rule.column],
+            frame[rule.column],
+            values[rule.parent_column],
+            positions[fk.name],
+            production[rule.column],
+            np.random.default_rng(table_seed(ctx.config.seed, table.name, f"carry:{rule.column}")),
+        )
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -664,6 +695,7 @@ def _avoid_copies(
     # a number that tracks its parent's was set from the parent: a fresh draw would undo that
     # (a nudge of a unit keeps it)
     tracked = {t.column for t in getattr(profile, "tracks", [])}
+    tracked |= {c.column for c in getattr(profile, "carries", [])}  # set from the parent too
     nudged = [c.name for c in model.columns if c.name not in kept and c.name not in derived]
     modelled = [c for c in nudged if c not in tracked]
     if not columns or not nudged or frame.empty:

@@ -34,6 +34,8 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from synth_assets import roles as R
+from synth_assets.carries import learn_carries
+from synth_assets.checks import check_columns
 from synth_assets.config import Config
 from synth_assets.db import raw
 from synth_assets.encoding import Encoder
@@ -611,7 +613,17 @@ def learn_relations(schema: Schema, data: Extract, config: Config) -> None:
         data.profiles[name].links = links
     for name, tracks in learn_tracks(schema, data.frames, roles, config.seed).items():
         data.profiles[name].tracks = tracks
+    # a column a CHECK constrains is repaired by generation: a carried value would undo that
+    excluded = {
+        name: {c for check in table.checks for c in check_columns(check.expression)}
+        for name, table in schema.tables.items()
+    }
     keep = {name: config.override(name).keep_rare for name in schema.tables}
+    carried = learn_carries(
+        schema, data.frames, roles, excluded, keep, child_links(schema), config.seed
+    )
+    for name, carries in carried.items():
+        data.profiles[name].carries = carries
     rare = entity_rare(schema, data.frames, roles, config.privacy.rare_category_count, keep)
     for name, columns in rare.items():
         data.profiles[name].entity_rare = columns
