@@ -46,7 +46,7 @@ alter table measurements_2025 add constraint m25_sensor_fk foreign key (sensor) 
 insert into store select i, 'Store ' || i, null from generate_series(1, 20) i;
 insert into staff select i, 1 + (i % 20), 'F' || i, 'L' || i, i % 3 > 0 from generate_series(1, 200) i;
 update store set manager_id = id * 3 where id % 4 > 0;
-insert into "Order" select gen_random_uuid(), 'ORD-' || lpad(i::text, 6, '0'),
+insert into "Order" select md5('order ' || i)::uuid, 'ORD-' || lpad(i::text, 6, '0'),
   timestamp '2024-01-01' + random() * interval '300 hours', i % 7 from generate_series(1, 300) i;
 insert into warehouse select 'WH' || i, (array['north', 'south', 'east'])[1 + i % 3]
   from generate_series(1, 12) i;
