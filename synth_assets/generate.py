@@ -86,9 +86,11 @@ def fit_model(
     roles: dict[str, R.ColumnRole],
     config: Config,
     latent: pd.DataFrame | None = None,
+    production: pd.DataFrame | None = None,
 ) -> TableModel:
     """The table's synthesizer, fit on the columns whose role is MODEL and on its hidden
-    relationship columns (children counts: synth_assets.relations)."""
+    relationship columns (children counts: synth_assets.relations). ``production``: the rows
+    before rare values were replaced, where the categories that imply others are found."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
     hidden = latent_columns(latent)
     if hidden:
@@ -100,6 +102,7 @@ def fit_model(
         columns,
         config.synthesizer_for(table.name),
         table_seed(config.seed, table.name, "fit"),
+        production,
     )
 
 
@@ -617,8 +620,13 @@ def _make_chunk(
         _set_fk(frame, fk, frame, idx)
 
     _carry(ctx, table, frame, shape)
+    model = ctx.models[table.name]
+    fixed = getattr(ctx.config.override(table.name).rebalance, "column", None)
+    implied_seed = table_seed(ctx.config.seed, table.name, "implied" + tag)
+    model.keep_implied(frame, implied_seed, fixed)  # a carried country, the state within it
     derived = ctx.row_rules.get(table.name, [])
     stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
+    model.keep_implied(frame, implied_seed + 1, fixed)  # states redrawn with another country
     derive(table, frame, derived)  # from the terms as copy avoidance left them, before repairs
     # after the resampling, which would otherwise bring duplicates back
     for col in table.columns:
@@ -730,7 +738,9 @@ def _avoid_copies(
             # only rows the new draw frees from the match change: the others keep the values
             # their parent was matched on (a table of few value combinations would otherwise
             # lose the parent/child relationship and gain nothing)
-            better = ~np.isin(row_hashes(redrawn), production)
+            # on the compared columns only: a hidden children count drawn with the row is no
+            # column of production's, and with it every candidate looked new
+            better = ~np.isin(row_hashes(redrawn[columns]), production)
             freed = rows[better]
             for name in modelled:
                 frame.loc[frame.index[freed], name] = candidate[name].array[better]  # NaN stays

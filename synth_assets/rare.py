@@ -65,7 +65,7 @@ def suppress_rare(
     adds, per column, values rare among the parents whose column this one carries
     (:func:`entity_rare`).
 
-    A column whose values imply a coarser one (a state its country, :func:`_context`) is
+    A column whose values imply a coarser one (a state its country, :func:`context_of`) is
     replaced within its row's coarser value: a rare Brazilian state becomes a frequent
     Brazilian state, not a state of another country; only a country without a frequent state
     takes any frequent state (a NULL instead would change the column's NULL share, which QA's
@@ -103,10 +103,10 @@ def suppress_rare(
         rows = np.flatnonzero(hit)
         picks = np.full(len(rows), -1, dtype=np.int64)
         if texts is None:  # once, and only for a table with something to replace
-            texts = {c: _text(production[c]) for c in categories}
-        context = _context(texts, name)
+            texts = {c: text_of(production[c]) for c in categories}
+        context = context_of(texts, name)
         if context is not None:
-            groups = _text(pd.Series(values[context])).fillna(NULL_GROUP).to_numpy(dtype=object)
+            groups = text_of(pd.Series(values[context])).fillna(NULL_GROUP).to_numpy(dtype=object)
             for group in pd.unique(groups[rows]):
                 mine = np.flatnonzero(groups[rows] == group)
                 theirs = np.flatnonzero(donors & (groups == group))
@@ -133,7 +133,7 @@ DETERMINED = 0.95  # rows whose value implies the context's value: a state impli
 CONTEXT_ROWS = 50
 
 
-def _context(texts: dict[str, pd.Series], column: str) -> str | None:
+def context_of(texts: dict[str, pd.Series], column: str) -> str | None:
     """The coarser category that ``column``'s values imply (the country of a state), if any;
     ``texts``: production's category columns as text."""
     best: tuple[float, str] | None = None
@@ -151,7 +151,7 @@ def _context(texts: dict[str, pd.Series], column: str) -> str | None:
     return None if best is None else best[1]
 
 
-def _text(values: pd.Series) -> pd.Series:
+def text_of(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).astype(str).where(values.notna())
 
 
@@ -216,7 +216,7 @@ def entity_rare(
             if not pcols:
                 continue
             positions: np.ndarray | None = None  # computed once per FK, when needed
-            theirs = {p: _text(pframe[p]).to_numpy(dtype=object) for p in pcols}
+            theirs = {p: text_of(pframe[p]).to_numpy(dtype=object) for p in pcols}
             for col in child.columns:
                 if (
                     col.kind not in CATEGORY_KINDS
@@ -225,7 +225,7 @@ def entity_rare(
                     or col.name not in cframe
                 ):
                     continue
-                own = _text(cframe[col.name])
+                own = text_of(cframe[col.name])
                 if positions is None:
                     positions = _parent_positions(cframe, fk, pframe)
                 for p in pcols:
@@ -236,7 +236,7 @@ def entity_rare(
                     agree = float(np.mean(own[rows].to_numpy(dtype=object) == values))
                     if agree < SHARED_AGREEMENT:
                         continue
-                    rare = _rare_entities(_text(pframe[p]), positions, own, max_count)
+                    rare = _rare_entities(text_of(pframe[p]), positions, own, max_count)
                     if rare:
                         table = out.setdefault(child.name, {})
                         table[col.name] = table.get(col.name, frozenset()) | rare

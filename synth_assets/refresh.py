@@ -324,7 +324,7 @@ def fit_one(
         entity_rare,
     )
     return FittedTable(
-        fit_model(table, fit_rows, roles, config, hidden), roles, train, holdout, suppressed
+        fit_model(table, fit_rows, roles, config, hidden, train), roles, train, holdout, suppressed
     )
 
 

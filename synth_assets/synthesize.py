@@ -21,6 +21,7 @@ from scipy.special import ndtr, ndtri
 
 from synth_assets.encoding import Encoder
 from synth_assets.errors import ProdtwinError
+from synth_assets.implied import Implied, find_implied
 from synth_assets.schema import Column
 
 SDTYPES: dict[str, dict[str, str]] = {
@@ -462,6 +463,16 @@ class TableModel:
     refiners: list[Refiner] = field(default_factory=list)
     specials: dict[str, Specials] = field(default_factory=dict)
     score_refiners: list[ScoreRefiner] = field(default_factory=list)
+    implied: list[Implied] = field(default_factory=list)  # a state within its country
+
+    def keep_implied(self, frame: pd.DataFrame, seed: int, fixed: str | None = None) -> int:
+        """Rows whose pair of implied categories production never has get the finer value
+        drawn again within the coarser (implied.Implied); ``fixed``: a column whose values
+        were asked for and stay. Returns the rows changed."""
+        rng = np.random.default_rng(seed + 4)
+        # models pickled before have none
+        rules = [r for r in getattr(self, "implied", []) if r.column != fixed]
+        return sum(rule.apply(frame, rng) for rule in rules)
 
     def _specials(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
         """Production's NaNs, infinities and sentinel dates, back at their rates."""
@@ -500,7 +511,9 @@ class TableModel:
         return data
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
-        return self._specials(self._draw(n, seed), seed)
+        frame = self._specials(self._draw(n, seed), seed)
+        self.keep_implied(frame, seed)
+        return frame
 
     def _draw(self, n: int, seed: int, stratified: bool = True) -> pd.DataFrame:
         """n rows of the model, specials still missing. ``stratified``: the rows are the
@@ -589,6 +602,7 @@ class TableModel:
         given_col = out[column]
         out = self._specials(out, seed)
         out[column] = given_col  # the given values are what the caller asked for
+        self.keep_implied(out, seed, fixed=column)
         return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
 
     def _given_by_rejection(
@@ -712,6 +726,7 @@ def fit_table(
     columns: list[Column],
     synthesizer: str,
     seed: int,
+    production: pd.DataFrame | None = None,
 ) -> TableModel:
     """Fit the table's synthesizer. A rebalanced table is fit like any other: its category
     is drawn by a refiner, P(category | row), and TableModel.sample_given keeps the model's
@@ -770,6 +785,8 @@ def fit_table(
             f"fitting {synthesizer} on table {table} failed: {error}. Try another synthesizer "
             f"for it (tables.overrides.{table}.synthesizer) or exclude the table"
         ) from error
+    categories = [c.name for c in columns if c.kind in ("text", "enum")]
+    implied = find_implied(frame, categories, production)
     return TableModel(
         table,
         columns,
@@ -780,6 +797,7 @@ def fit_table(
         refiners,
         specials,
         scored,
+        implied,
     )
 
 

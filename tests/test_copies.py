@@ -64,3 +64,29 @@ def test_no_row_equals_a_unique_production_row(refreshed) -> None:  # type: igno
                 copy.write_row(row)
         conn.execute("create temp view synthetic as select status, score from visit")
         assert conn.execute(COPIES).fetchone()[0] == 0
+
+
+PARENTS = """
+select setseed(0.6);
+create table member (id int primary key, tier text not null, joined date not null);
+create table visit (id int primary key, member_id int not null references member(id));
+-- 3 tiers x 150 days for 300 members: half of the members' (tier, day) are unique, and a
+-- synthetic member drawn at random equals one of them about a third of the time
+insert into member
+select i, (array['basic', 'gold', 'silver'])[1 + i % 3], date '2024-01-01' + (random() * 150)::int
+from generate_series(1, 300) i;
+insert into visit select row_number() over (), m.id from member m, generate_series(1, 1 + m.id % 3);
+"""
+
+
+def test_a_parent_with_children_copies_no_member(make_database) -> None:  # type: ignore[no-untyped-def]
+    """A parent's model also draws its hidden children counts: a redrawn row must still be
+    compared on the table's own columns (it was compared with the count too, so every
+    candidate looked new and rows stayed copies: the gate then refused the refresh)."""
+    source = make_database("parents")
+    with psycopg.connect(source) as conn:
+        conn.execute(PARENTS)
+    dev = make_database("parents_dev")
+    report = run_refresh(make_config(source, {"dev": dev}))  # the gate counts copies
+    assert report.published["dev"].rows["member"] == 300
+    assert sum(p.copies for p in report.gates["dev"].privacy.values()) == 0
