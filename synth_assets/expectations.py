@@ -24,7 +24,7 @@ from synth_assets.config import Config
 from synth_assets.extract import TableProfile
 from synth_assets.profile import RANGED_KINDS
 from synth_assets.schema import Column, Schema, Table
-from synth_assets.sums import NULL, ZERO, RowRule, SumRule, usable_row_rules
+from synth_assets.sums import NULL, ZERO, RowRule, SumRule, factor, usable_row_rules
 
 MARK = "generated"
 SCHEMA_TOKEN = '"$schema"'  # replaced by the schema being validated (staging, then published)
@@ -83,6 +83,12 @@ def _sql_tolerance(col: Column) -> str:
     return f"{tol:.12g}"
 
 
+def _factor_sql(term: str) -> str:
+    sign, name = factor(term)
+    value = f"{_q(name)}::float8"
+    return value if sign == 0 else f"(1 {'-' if sign < 0 else '+'} {value})"
+
+
 def _sum_query(parent: Table, child: Table, rule: SumRule) -> str:
     """Parent rows whose value is not the sum of their children's (the gate's check)."""
     fk = next(f for f in child.foreign_keys if f.name == rule.fk)
@@ -90,7 +96,7 @@ def _sum_query(parent: Table, child: Table, rule: SumRule) -> str:
     keys = ", ".join(f"{_q(c)} as k{i}" for i, c in enumerate(fk.columns))
     group = ", ".join(str(i + 1) for i in range(len(fk.columns)))
     join = " and ".join(f"p.{_q(r)} = s.k{i}" for i, r in enumerate(fk.ref_columns))
-    product = " * ".join(f"{_q(t)}::float8" for t in rule.terms)
+    product = " * ".join(_factor_sql(t) for t in rule.terms)
     value = f"p.{_q(col.name)}::float8"
     checks = [f"(s.k0 is not null and abs({value} - coalesce(s.total, 0)) > {_sql_tolerance(col)})"]
     if rule.empty == ZERO:

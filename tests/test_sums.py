@@ -204,3 +204,49 @@ def test_row_rules_are_found_only_where_every_row_keeps_them() -> None:
     assert [(r.column, r.left, r.op, r.right) for r in found] == [("c", "a", "*", "b")]
     frame.loc[7, "c"] += 0.01  # one row off by a cent: production does not keep it
     assert find_row_rules(table, frame) == []
+
+
+TAXED = """
+select setseed(0.29);
+create table invoices (id int primary key, issued date not null,
+                       total numeric(12,2) not null);
+create table lines (id int primary key, invoice_id int not null references invoices(id),
+                    qty int not null, price numeric(10,2) not null,
+                    discount numeric(4,2) not null, tax numeric(4,2) not null);
+insert into invoices select i, date '2024-01-01' + (random() * 365)::int, 0
+from generate_series(1, 300) i;
+insert into lines
+select row_number() over (), v.id, 1 + floor(random() * 9)::int,
+       round((20 + random() * 480)::numeric, 2), round((random() * 0.3)::numeric, 2),
+       (array[0.05, 0.07, 0.19])[1 + floor(random() * 3)::int]
+from invoices v, generate_series(1, 1 + v.id % 5) k;
+-- a total with discount and tax, as TPC-H's o_totalprice: rounded once, at the end
+update invoices v set total = s.t
+from (select invoice_id, round(sum(qty * price * (1 - discount) * (1 + tax)), 2) t
+      from lines group by 1) s
+where s.invoice_id = v.id;
+"""
+
+TAXED_BROKEN = """
+select count(*) from invoices v
+join (select invoice_id, sum(qty * price * (1 - discount) * (1 + tax)) t from lines group by 1) s
+  on s.invoice_id = v.id
+where abs(v.total - s.t) > 0.006
+"""
+
+
+def test_a_total_with_discount_and_tax_is_the_sum_of_its_lines(make_database) -> None:  # type: ignore[no-untyped-def]
+    """Factors of 1 - discount and 1 + tax, which lie in [0, 1), are tried on each term."""
+    source = make_database("taxed")
+    with psycopg.connect(source) as conn:
+        conn.execute(TAXED)
+    dev = make_database("taxed_dev")
+    report = run_refresh(make_config(source, {"dev": dev}))  # the gate checks the sum too
+    assert _scalar(source, TAXED_BROKEN) == 0
+    assert _scalar(dev, "select count(*) from invoices where total > 0") > 250
+    assert _scalar(dev, TAXED_BROKEN) == 0
+    rule = (
+        "enforced: invoices.total = sum(lines.qty * lines.price * (1 - lines.discount) * "
+        "(1 + lines.tax))"
+    )
+    assert any(rule in note for note in report.synthetic.notes), report.synthetic.notes
