@@ -5,11 +5,12 @@ rows, so a state of few rows is drawn given a blur of countries, and a country t
 the row's parent afterwards (carries.Carry) knows nothing of the state drawn before it: in
 Chinook (rare values kept) 46% of synthetic invoices had a billing state and country that no
 production invoice has together (SP in the USA, NY in Canada). An :class:`Implied` is learned
-at fit for each category column whose values imply a coarser column's (rare.context_of) when
-neither had rare values replaced (rare.py); a synthetic row whose pair production never has
-gets its finer value drawn again from production's shares among the rows of its coarser value
-(NULLs are only traded, so the NULL share stays the model's, which the gate checks). Rows
-whose pair is production's keep their values, and with them what the model drew them with.
+at fit for each category column whose values imply a coarser column's (rare.context_of), on
+production's rows before rare values were replaced (rare.py); a synthetic row whose pair
+production never has gets its finer value drawn again from production's shares among the rows
+of its coarser value (NULLs are only traded, so the NULL share stays the model's, which the
+gate checks). Rows whose pair is production's keep their values, and with them what the model
+drew them with.
 """
 
 from __future__ import annotations
@@ -92,34 +93,23 @@ def _text(values: pd.Series) -> np.ndarray:
     return text_of(values).fillna(NULL).to_numpy(dtype=object)
 
 
-def _replaced(frame: pd.DataFrame, production: pd.DataFrame, column: str) -> bool:
-    """Whether rare values of the column were replaced in the rows the model is fit on."""
-    if frame is production:
-        return False
-    mine, theirs = _text(frame[column]), _text(production[column].reindex(frame.index))
-    return bool((mine != theirs).any())
-
-
 def find_implied(
     frame: pd.DataFrame, columns: list[str], production: pd.DataFrame | None = None
 ) -> list[Implied]:
-    """The category columns of ``frame`` (the rows the model is fit on) whose values imply a
-    coarser category column's, each with production's shares of its values per coarser value.
-    Coarser columns come first (a state is set within its country before a city within its
-    state).
-
-    ``production``: the same rows before rare values were replaced (rare.py). A pair of which
-    either column had rare values replaced is left to the model: the fit rows then pair states
-    with countries they are not in (a rare country is replaced independently of its state), and
-    production's pairs among the values left pile a country's rows onto its one frequent state,
-    which took the NULL share of Chinook's billing states from 58% to 37% and its invoices
-    under the gate's distance floor."""
+    """The category columns whose values imply a coarser category column's in ``production``
+    (the rows before rare values were replaced, rare.py; default ``frame``), each with
+    production's shares of its values per coarser value, among the values ``frame`` (the rows
+    the model is fit on) still has: a rare value is never drawn, and the pairs are production's
+    (rare.py replaces a rare country independently of its state, so the fit rows pair states
+    with countries they are not in). A coarser value whose finer values are all rare has none,
+    and its rows keep theirs. Coarser columns come first (a state is set within its country
+    before a city within its state)."""
     source = frame if production is None else production
     texts = {c: text_of(source[c]) for c in columns if c in frame and c in source}
     out = []
     for column in sorted(texts, key=lambda c: texts[c].nunique()):
         given = context_of(texts, column)
-        if given is None or _replaced(frame, source, column) or _replaced(frame, source, given):
+        if given is None:
             continue
         pairs = pd.DataFrame(
             {"given": texts[given].fillna(NULL), "value": source[column].astype(object)}

@@ -91,8 +91,11 @@ def test_pairs_production_never_has_are_drawn_again_within_the_coarser_value() -
     assert synthetic["state"][2] is None
     assert sorted([synthetic["state"][1] is None, synthetic["state"][5] is None]) == [False, True]
     assert synthetic["state"].isna().sum() == 2
-    # rare values replaced before the fit (a rare province became a US state in the fit rows):
-    # the pair is left to the model, whose rows keep the shares the gate expects
+    # rare values replaced before the fit (two rare provinces became a US state in the fit
+    # rows): the pairs are production's, among the values the model still draws
     fit_rows = production.copy()
     fit_rows.loc[fit_rows.index[100:102], "state"] = "NY"
-    assert find_implied(fit_rows, ["country", "state"], production) == []
+    fit_rows.loc[fit_rows.index[102:120], "state"] = "NY"
+    (rule,) = find_implied(fit_rows, ["country", "state"], production)
+    assert "CA" not in rule.values  # no province left to draw: its rows keep theirs
+    assert list(rule.values["US"][0]) == ["NY", "TX"]
