@@ -81,15 +81,9 @@ def _comparable(values: pd.Series) -> np.ndarray:
 def _parent_positions(
     child_keys: pd.DataFrame, parent_keys: pd.DataFrame, fk: ForeignKey
 ) -> np.ndarray:
-    """Per child row, the position of its parent among ``parent_keys`` (-1: none)."""
-    if len(fk.columns) == 1:  # one key column: a hash lookup on its values
-        mine, theirs = child_keys[fk.columns[0]], parent_keys[fk.ref_columns[0]]
-        integer = pd.api.types.is_integer_dtype
-        if integer(mine) and integer(theirs):  # exact (a float64 cannot tell bigints apart)
-            index = pd.Index(theirs.astype("Int64"))
-            if index.is_unique:
-                found = index.get_indexer(mine.astype("Int64"))
-                return np.where(mine.isna().to_numpy(), -1, found).astype(np.int64)
+    """Per production child row, the position of its parent among ``parent_keys`` (-1: none),
+    keys compared as text (the two frames' key types may differ; synthetic rows use
+    sums.positions, whose keys come from one view)."""
     left = child_keys[list(fk.columns)].astype(str)
     left.columns = list(fk.ref_columns)
     right = parent_keys[list(fk.ref_columns)].astype(str)
@@ -218,8 +212,3 @@ def carry(
         return out.astype(own.dtype)
     except (TypeError, ValueError):
         return out
-
-
-def positions_in(frame: pd.DataFrame, fk: ForeignKey, parent_keys: pd.DataFrame) -> np.ndarray:
-    """Each synthetic row's parent position, from its FK values (-1: none)."""
-    return _parent_positions(frame, parent_keys, fk)

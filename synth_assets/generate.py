@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets import roles as R
-from synth_assets.carries import carry, positions_in
+from synth_assets.carries import carry
 from synth_assets.checks import repair
 from synth_assets.config import Config
 from synth_assets.errors import SchemaError
@@ -55,7 +55,15 @@ from synth_assets.relations import (
 )
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
-from synth_assets.sums import Accumulator, RowRule, SumRule, derive, enforceable, usable_row_rules
+from synth_assets.sums import (
+    Accumulator,
+    RowRule,
+    SumRule,
+    derive,
+    enforceable,
+    positions,
+    usable_row_rules,
+)
 from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
@@ -649,7 +657,7 @@ def _carry(ctx: _Context, table: Table, frame: pd.DataFrame, shape: _Shape) -> N
     """Columns that repeat their parent's (carries.Carry) set from the synthetic parent each
     row has now (after its keys are final, which dedupe may have changed)."""
     production = ctx.extract.frames[table.name]
-    positions: dict[str, np.ndarray] = {}  # per FK, once for all the columns it carries
+    found: dict[str, np.ndarray] = {}  # per FK, once for all the columns it carries
     for rule in getattr(ctx.extract.profiles[table.name], "carries", []):  # none in old pickles
         fk = next((f for f in shape.normal if f.name == rule.fk), None)
         view = ctx.views.get(fk.ref_table) if fk is not None else None
@@ -658,15 +666,15 @@ def _carry(ctx: _Context, table: Table, frame: pd.DataFrame, shape: _Shape) -> N
             continue  # a cut FK is set later; a view of an earlier refresh may lack the column
         if rule.column not in frame or rule.column not in production:
             continue
-        if fk.name not in positions:
-            positions[fk.name] = positions_in(frame, fk, view.keys)
+        if fk.name not in found:
+            found[fk.name] = positions(view.keys, fk, frame)
         frame[rule.column] = carry(
             rule,
             table.column(rule.column),
             ctx.roles[table.name][rule.column],
             frame[rule.column],
             values[rule.parent_column],
-            positions[fk.name],
+            found[fk.name],
             production[rule.column],
             np.random.default_rng(table_seed(ctx.config.seed, table.name, f"carry:{rule.column}")),
         )
