@@ -109,6 +109,7 @@ HEADERS = (
 )
 MAX_HMA_TABLES = 5
 PRODTWIN_REPEATS = 3
+SEED = 42  # --seed: the refresh's seed (one run of prodtwin is one seed)
 
 
 @dataclasses.dataclass
@@ -221,7 +222,7 @@ def make_config(source: str, warehouse: str, work: Path, rare_kept: bool = False
     settings: dict[str, Any] = {
         "source": {"url": source, "schema": "public"},
         "environments": {"bench": {"url": warehouse, "schema": "public"}},
-        "seed": 42,
+        "seed": SEED,
         "validation": {
             "expectations_dir": str(work / "expectations"),
             "reports_dir": str(work / "reports"),
@@ -617,7 +618,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the full database with the rare-category rule off",
     )
+    parser.add_argument("--seed", type=int, default=42, help="the refreshes' seed")
     args = parser.parse_args(argv)
+    global SEED  # the one setting every method of the run reads
+    SEED = args.seed
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("fidelity").setLevel(logging.INFO)
     folder = Path(args.datasets)
