@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth_assets.resolution import snap
+
 IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 LITERAL = r"(?:\(?-?\d+(?:\.\d+)?\)?|'[^']*')(?:::[a-z ]+(?:\(\d+(?:,\d+)?\))?)?"
 COMPARISON = re.compile(rf"^({IDENT}) (>=|<=|<>|!=|>|<|=) ({IDENT}|{LITERAL})$")
@@ -107,17 +109,34 @@ def _within(values: np.ndarray, column: pd.Series) -> np.ndarray:
         return np.asarray(pd.Series(values).between(low, high).to_numpy(), dtype=bool)
 
 
+def _to_steps(
+    frame: pd.DataFrame, rows: pd.Index, cmp: Comparison, steps: dict[str, float]
+) -> None:
+    """Moved values back on their columns' steps, each rounded away from the other column
+    (the left one up where it must stay above, the right one down): the gap only widens."""
+    above = cmp.op in (">", ">=")
+    for name, how in (
+        (cmp.left, "ceil" if above else "floor"),
+        (cmp.right, "floor" if above else "ceil"),
+    ):
+        if name in steps and len(rows):
+            frame.loc[rows, name] = snap(frame.loc[rows, name], steps[name], how).to_numpy()
+
+
 def repair(
     frame: pd.DataFrame,
     expression: str,
     rng: np.random.Generator,
     primary_key: set[str],
     foreign_keys: set[str],
+    steps: dict[str, float] | None = None,
 ) -> int:
     """Make a parsed CHECK hold in place; returns how many rows were changed.
 
     Primary-key values are never touched; a foreign-key value is only replaced by another row's
-    value of the same column (still a valid parent), never shifted by arithmetic.
+    value of the same column (still a valid parent), never shifted by arithmetic. ``steps``:
+    the resolution of columns (resolution.py); a value moved by a borrowed gap goes to its
+    column's step, rounded away from the value it must not cross.
     """
     cmp = parse(expression)
     if cmp is None or cmp.left not in frame or cmp.left in primary_key:
@@ -143,6 +162,7 @@ def repair(
         rows = frame.index[bad]
         left, right = frame.loc[rows, cmp.left].to_numpy(), frame.loc[rows, cmp.right].to_numpy()
         frame.loc[rows, cmp.left], frame.loc[rows, cmp.right] = right, left
+        _to_steps(frame, rows, cmp, steps or {})  # the columns' resolutions may differ
         a = frame[cmp.left]
         ok_after = _holds(a, cmp.op, frame[cmp.right])
         bad = np.flatnonzero(~ok_after)
@@ -165,6 +185,7 @@ def repair(
         rows = frame.index[bad]
         frame.loc[rows[~use_right], cmp.left] = moved_left[~use_right]
         frame.loc[rows[use_right], cmp.right] = moved_right[use_right]
+        _to_steps(frame, rows, cmp, steps or {})
     elif cmp.op == "=" and cmp.right_is_column:
         frame.loc[frame.index[bad], cmp.left] = frame[cmp.right].iloc[bad].to_numpy()
     elif len(good):

@@ -53,6 +53,7 @@ from synth_assets.relations import (
     match_rows,
     parents_by_label,
 )
+from synth_assets.resolution import snap, step_of
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
 from synth_assets.sums import (
@@ -283,6 +284,7 @@ class _Context:
     sum_rules: dict[str, list[SumRule]] = field(default_factory=dict)
     summing: dict[str, list[tuple[str, ForeignKey, Accumulator]]] = field(default_factory=dict)
     row_rules: dict[str, list[RowRule]] = field(default_factory=dict)  # sums.RowRule enforced
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)  # resolution.step_of
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -633,6 +635,7 @@ def _make_chunk(
     implied_seed = table_seed(ctx.config.seed, table.name, "implied" + tag)
     model.keep_implied(frame, implied_seed, fixed)  # a carried country, the state within it
     derived = ctx.row_rules.get(table.name, [])
+    _snap(ctx, table, frame)  # before copy avoidance: rounding must not make a copy after it
     stats.resampled += _avoid_copies(ctx, table, frame, shape.fk_columns, tag)
     model.keep_implied(frame, implied_seed + 1, fixed)  # states redrawn with another country
     derive(table, frame, derived)  # from the terms as copy avoidance left them, before repairs
@@ -645,12 +648,35 @@ def _make_chunk(
         rules += [r.expression() for r in profile.stats.relations]
     for _ in range(2):  # a second pass settles chains such as c > b > a
         for rule in rules:
-            stats.repaired += repair(frame, rule, rng, set(table.primary_key), shape.fk_columns)
+            stats.repaired += repair(
+                frame, rule, rng, set(table.primary_key), shape.fk_columns, ctx.steps[table.name]
+            )
     derive(table, frame, derived)  # terms redrawn or repaired since
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
         acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
     return frame
+
+
+def _snap(ctx: _Context, table: Table, frame: pd.DataFrame) -> None:
+    """Modelled times and floats rounded to the step production writes them at (midnights,
+    whole seconds, cents): resolution.py. Unique columns keep their values, which dedupe
+    spreads by less than a step."""
+    if table.name not in ctx.steps:
+        production = ctx.extract.frames[table.name]
+        roles = ctx.roles[table.name]
+        found = {}
+        for col in table.columns:
+            role = roles.get(col.name)
+            if role is None or role.role != R.MODEL or role.unique or col.name not in production:
+                continue
+            step = step_of(col, production[col.name])
+            if step is not None:
+                found[col.name] = step
+        ctx.steps[table.name] = found
+    for name, step in ctx.steps[table.name].items():
+        if name in frame:
+            frame[name] = snap(frame[name], step)
 
 
 def _carry(ctx: _Context, table: Table, frame: pd.DataFrame, shape: _Shape) -> None:
@@ -738,6 +764,7 @@ def _avoid_copies(
             m * RESAMPLE_CANDIDATES,
             table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"),
         )
+        _snap(ctx, table, fresh)  # compared as they will be published
         for k in range(RESAMPLE_CANDIDATES):
             candidate = fresh.iloc[k * m : k * m + len(rows)].reset_index(drop=True)
             redrawn = frame.loc[frame.index[rows], columns].reset_index(drop=True)
@@ -790,10 +817,13 @@ def _nudge_copies(
         col = numbers[attempt % len(numbers)]
         values = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
         low, high = values.min(), values.max()
+        grid = ctx.steps.get(table.name, {}).get(col.name)  # resolution.step_of
         if col.kind == "integer":
             unit = 1.0
         elif col.numeric_scale is not None:
             unit = 10.0**-col.numeric_scale
+        elif grid is not None:
+            unit = grid
         else:
             unit = 1e-6 * float(high - low or 1.0)
         rows = match & values.notna().to_numpy()
@@ -805,6 +835,8 @@ def _nudge_copies(
             frame.loc[rows, col.name] = pd.array(np.round(moved).astype(np.int64), dtype="Int64")
         else:
             scale = col.numeric_scale if col.numeric_scale is not None else 12
+            if grid is not None:
+                scale = max(0, round(float(-np.log10(grid))))
             frame.loc[rows, col.name] = np.round(moved, scale)
 
 
