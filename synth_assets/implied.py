@@ -59,7 +59,7 @@ class Implied:
             known = self.values.get(str(value))
             if known is None:
                 continue
-            labels = _text(pd.Series(known[0], dtype=object))
+            labels = _labels(known[0])
             wrong = ~np.isin(fine[rows], labels)
             null = fine[rows] == NULL
             if (labels != NULL).any():
@@ -76,7 +76,7 @@ class Implied:
         chosen = np.asarray(chosen, dtype=np.int64)
         for value, rows in pd.Series(chosen).groupby(coarse[chosen]).indices.items():
             choices, shares = self.values[str(value)]
-            present = _text(pd.Series(choices, dtype=object)) != NULL
+            present = _labels(choices) != NULL
             choices, shares = choices[present], shares[present]
             picks = np.searchsorted(np.cumsum(shares), rng.random(len(rows)) * shares.sum())
             out[chosen[rows]] = choices[np.minimum(picks, len(choices) - 1)]
@@ -91,6 +91,12 @@ class Implied:
 
 def _text(values: pd.Series) -> np.ndarray:
     return text_of(values).fillna(NULL).to_numpy(dtype=object)
+
+
+def _labels(values: np.ndarray) -> np.ndarray:
+    """``_text`` of a coarser value's few finer values, without a Series per value: a pandas
+    conversion costs a millisecond whatever its size, and a rule holds a hundred countries."""
+    return np.array([NULL if pd.isna(v) else str(v) for v in values], dtype=object)
 
 
 def find_implied(
