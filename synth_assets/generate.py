@@ -53,7 +53,7 @@ from synth_assets.relations import (
     match_rows,
     parents_by_label,
 )
-from synth_assets.resolution import snap, step_of
+from synth_assets.resolution import decimals_of, snap, step_of
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.spill import Spill
 from synth_assets.sums import (
@@ -649,7 +649,7 @@ def _make_chunk(
     for _ in range(2):  # a second pass settles chains such as c > b > a
         for rule in rules:
             stats.repaired += repair(
-                frame, rule, rng, set(table.primary_key), shape.fk_columns, ctx.steps[table.name]
+                frame, rule, rng, set(table.primary_key), shape.fk_columns, _steps(ctx, table)
             )
     derive(table, frame, derived)  # terms redrawn or repaired since
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
@@ -660,8 +660,15 @@ def _make_chunk(
 
 def _snap(ctx: _Context, table: Table, frame: pd.DataFrame) -> None:
     """Modelled times and floats rounded to the step production writes them at (midnights,
-    whole seconds, cents): resolution.py. Unique columns keep their values, which dedupe
-    spreads by less than a step."""
+    whole seconds, cents): resolution.py."""
+    for name, step in _steps(ctx, table).items():
+        if name in frame:
+            frame[name] = snap(frame[name], step)
+
+
+def _steps(ctx: _Context, table: Table) -> dict[str, float]:
+    """The table's columns with a step (learned once per refresh, on production's rows read).
+    Unique columns have none: dedupe spreads their values by less than a step."""
     if table.name not in ctx.steps:
         production = ctx.extract.frames[table.name]
         roles = ctx.roles[table.name]
@@ -674,9 +681,7 @@ def _snap(ctx: _Context, table: Table, frame: pd.DataFrame) -> None:
             if step is not None:
                 found[col.name] = step
         ctx.steps[table.name] = found
-    for name, step in ctx.steps[table.name].items():
-        if name in frame:
-            frame[name] = snap(frame[name], step)
+    return ctx.steps[table.name]
 
 
 def _carry(ctx: _Context, table: Table, frame: pd.DataFrame, shape: _Shape) -> None:
@@ -817,7 +822,7 @@ def _nudge_copies(
         col = numbers[attempt % len(numbers)]
         values = pd.to_numeric(frame[col.name], errors="coerce").astype("float64")
         low, high = values.min(), values.max()
-        grid = ctx.steps.get(table.name, {}).get(col.name)  # resolution.step_of
+        grid = _steps(ctx, table).get(col.name)
         if col.kind == "integer":
             unit = 1.0
         elif col.numeric_scale is not None:
@@ -836,7 +841,7 @@ def _nudge_copies(
         else:
             scale = col.numeric_scale if col.numeric_scale is not None else 12
             if grid is not None:
-                scale = max(0, round(float(-np.log10(grid))))
+                scale = decimals_of(grid)
             frame.loc[rows, col.name] = np.round(moved, scale)
 
 

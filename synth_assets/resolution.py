@@ -36,9 +36,8 @@ def step_of(col: Column, production: pd.Series) -> float | None:
         values = pd.to_numeric(production, errors="coerce").to_numpy(dtype="float64")
     else:
         return None
-    values = values[np.isfinite(values)]
-    # a sentinel (9999-12-31, an epoch 0) is on every step and says nothing
-    values = np.unique(values)
+    # distinct values: MIN_VALUES counts what could be off a step, not repeats of one value
+    values = np.unique(values[np.isfinite(values)])
     if len(values) < MIN_VALUES:
         return None
     for step in steps:
@@ -61,10 +60,15 @@ def snap(values: pd.Series, step: float, how: str = "round") -> pd.Series:
     if not pd.api.types.is_numeric_dtype(values):
         return values
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    decimals = max(0, round(float(-np.log10(step))))
+    decimals = decimals_of(step)
     units = {"round": np.round, "floor": np.floor, "ceil": np.ceil}[how]
     with np.errstate(invalid="ignore"):
         # a tiny allowance: 0.3 / 0.1 is 2.9999999999999996, whose floor is not 3
         nudge = {"round": 0.0, "floor": 1e-9, "ceil": -1e-9}[how]
         out = np.where(np.isfinite(x), np.round(units(x / step + nudge) * step, decimals), x)
     return pd.Series(out, index=values.index, dtype="float64")
+
+
+def decimals_of(step: float) -> int:
+    """The decimals a number on ``step`` is written with (0.01: 2), to drop float noise."""
+    return max(0, round(float(-np.log10(step))))
