@@ -32,7 +32,7 @@ from synth_assets.schema import Schema, Table
 
 log = logging.getLogger("prodtwin")
 STAMP = "prodtwin refresh "  # prefix of the comment on a published schema
-FIT_VERSION = 6  # bump when a change to the engine makes old fitted models wrong
+FIT_VERSION = 7  # bump when a change to the engine makes old fitted models wrong
 
 
 def _digest(data: Any) -> str:

@@ -22,6 +22,7 @@ from scipy.special import ndtr, ndtri
 from synth_assets.encoding import Encoder
 from synth_assets.errors import ProdtwinError
 from synth_assets.implied import Implied, find_implied
+from synth_assets.quotas import Quota, keys_of
 from synth_assets.schema import Column
 
 SDTYPES: dict[str, dict[str, str]] = {
@@ -348,7 +349,10 @@ class Refiner:
         classes = np.array([originals.get(c, np.nan) for c in tree.classes_], dtype=object)
         return cls(column, features, encoder, tree, classes)
 
-    def draw(self, data: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
+    def draw(
+        self, data: pd.DataFrame, rng: np.random.Generator, quota: Quota | None = None
+    ) -> pd.Series:
+        """``quota``: the rows are the table's, and take the column's training shares."""
         proba = self.tree.predict_proba(self.encoder.transform(data))
         # stratified uniforms handed to the rows in random order: each row's draw is still
         # P(category | row), but the shares over the table vary far less than with independent
@@ -357,6 +361,12 @@ class Refiner:
         u = (rng.permutation(n) + rng.random()) / max(n, 1)
         picks = (proba.cumsum(axis=1) < u[:, None]).sum(axis=1)
         values = self.classes[np.minimum(picks, len(self.classes) - 1)]
+        if quota is not None:
+            # the tree's probability of each quota value (0 for one the tree never saw)
+            at = pd.Index(keys_of(self.classes)).get_indexer(quota.keys)
+            with np.errstate(divide="ignore"):
+                log_p = np.where(at >= 0, np.log(proba[:, np.maximum(at, 0)]), -np.inf)
+            values = quota.apply(values, rng, log_p)
         return pd.Series(values, index=data.index, dtype=object)
 
 
@@ -464,6 +474,7 @@ class TableModel:
     specials: dict[str, Specials] = field(default_factory=dict)
     score_refiners: list[ScoreRefiner] = field(default_factory=list)
     implied: list[Implied] = field(default_factory=list)  # a state within its country
+    quotas: dict[str, Quota] = field(default_factory=dict)  # categories' training shares
 
     def keep_implied(self, frame: pd.DataFrame, seed: int, fixed: str | None = None) -> int:
         """Rows whose pair of implied categories production never has get the finer value
@@ -496,11 +507,16 @@ class TableModel:
         for scored in getattr(self, "score_refiners", []):  # models pickled before have none
             if scored.column in data and set(scored.features) <= set(data.columns):
                 data[scored.column] = scored.draw(data)
+        quotas = getattr(self, "quotas", {}) if stratified else {}
+        drawn = {r.column for r in self.refiners if set(r.features) <= set(data.columns)}
+        for name, quota in quotas.items():  # the copula's own draws, before the refiners see them
+            if name in data and name not in drawn and name != fixed:
+                data[name] = quota.apply(data[name].to_numpy(dtype=object), rng)
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column == fixed:
                 continue
             if refiner.column in data and set(refiner.features) <= set(data.columns):
-                values = refiner.draw(data, rng)
+                values = refiner.draw(data, rng, quotas.get(refiner.column))
                 marginal = self.marginals.get(refiner.column)
                 data[refiner.column] = (
                     values if marginal is None else marginal.scores_of(values, rng)
@@ -787,6 +803,12 @@ def fit_table(
         ) from error
     categories = [c.name for c in columns if c.kind in ("text", "enum")]
     implied = find_implied(frame, categories, production)
+    quotas = {
+        c.name: q
+        for c in columns
+        if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES
+        and (q := Quota.fit(c.name, data[c.name])) is not None
+    }
     return TableModel(
         table,
         columns,
@@ -798,6 +820,7 @@ def fit_table(
         specials,
         scored,
         implied,
+        quotas,
     )
 
 
