@@ -12,12 +12,8 @@ too often give up the surplus, picked at random: picking the rows that liked the
 would sharpen the links beyond production's and bring rows nearer their training rows. Each
 freed row then takes the value it likes best among those still short, by its log-probability
 plus Gumbel noise (a draw, not an argmax), in rounds in which each short value takes its
-strongest askers; a value the row's refiner gives no chance (a state outside the row's
-country) is never forced on it.
-
-Every value the model was fit on has a quota. By default that leaves out the values of one or
-two rows (rare.py replaces them before fitting); a column set to `keep_rare` keeps them, and a
-one-customer country then comes back as one customer every night instead of zero, one or two.
+strongest askers. A value of fewer than MIN_ROWS training rows gets no quota: an exact count
+would put a one-customer country (kept with `keep_rare`) back into every night's output.
 Only rows drawn unconditionally are held to quotas: rows sampled given a value have the
 distribution of that value, not the table's.
 """
@@ -31,6 +27,7 @@ import pandas as pd
 
 from synth_assets.rare import text_of
 
+MIN_ROWS = 3  # rare_category_count's default plus one
 NULL = "\x00null"  # the key of NULL (no text value can hold a NUL character)
 
 
@@ -45,15 +42,16 @@ class Quota:
     column: str
     keys: np.ndarray  # the values that have a quota, as keys_of gives them
     values: np.ndarray  # the value of each key, as the column holds it (True, 'EUR', None)
-    shares: np.ndarray  # their shares among the training rows
+    shares: np.ndarray  # their shares among the training rows holding one of them
 
     @classmethod
     def fit(cls, column: str, values: pd.Series) -> Quota | None:
         keys, first, counts = np.unique(keys_of(values), return_index=True, return_counts=True)
-        if len(keys) < 2:  # one value: nothing to share out
+        held = counts >= MIN_ROWS
+        if held.sum() < 2:  # one value: nothing to share out
             return None
-        originals = values.astype(object).where(values.notna(), None).to_numpy()[first]
-        return cls(column, keys, originals, counts / counts.sum())
+        originals = values.astype(object).where(values.notna(), None).to_numpy()[first[held]]
+        return cls(column, keys[held], originals, counts[held] / counts[held].sum())
 
     def targets(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Rows per value for n rows: largest remainders, handed out at random."""
@@ -79,7 +77,7 @@ class Quota:
         probability 0 for a row (-inf: a state outside the row's country) is never forced on
         it: the row keeps its own and the value stays short."""
         keys = keys_of(values)
-        slot = pd.Index(self.keys).get_indexer(keys)  # -1: a value the fit never saw
+        slot = pd.Index(self.keys).get_indexer(keys)  # -1: a value without a quota
         rows = np.flatnonzero(slot >= 0)
         if len(rows) < 2:
             return values
