@@ -512,6 +512,7 @@ class TableModel:
         for name, quota in quotas.items():  # the copula's own draws, before the refiners see them
             if name in data and name not in drawn and name != fixed:
                 data[name] = quota.apply(data[name].to_numpy(dtype=object), rng)
+        held = set()  # numbers whose values a quota set: the marginal keeps them as drawn
         for refiner in self.refiners:  # in the copula's space, where the trees were fit
             if refiner.column == fixed:
                 continue
@@ -521,9 +522,11 @@ class TableModel:
                 data[refiner.column] = (
                     values if marginal is None else marginal.scores_of(values, rng)
                 )
+                if marginal is not None and refiner.column in quotas:
+                    held.add(refiner.column)
         for name, marginal in self.marginals.items():
             if name in data:
-                data[name] = marginal.restore(data[name], rng, stratified)
+                data[name] = marginal.restore(data[name], rng, stratified and name not in held)
         return data
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
@@ -770,6 +773,7 @@ def fit_table(
     marginals: dict[str, Marginal] = {}
     refiners: list[Refiner] = []
     scored: list[ScoreRefiner] = []
+    discrete: dict[str, pd.Series] = {}
     if synthesizer == "gaussian_copula":
         rng = np.random.default_rng(seed)
         values = data
@@ -809,6 +813,13 @@ def fit_table(
         if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES
         and (q := Quota.fit(c.name, data[c.name])) is not None
     }
+    # a number of few values that a refiner draws (a price of 0.99 or 1.99 given the track's
+    # size) takes its shares from a quota too: the marginal's stratified slots would hand the
+    # surplus of one value to random rows of the other (a 1 GB video at 0.99)
+    refined = {r.column for r in refiners}
+    for name, original in discrete.items():
+        if name in refined and (q := Quota.fit(name, original)) is not None:
+            quotas[name] = q
     return TableModel(
         table,
         columns,
