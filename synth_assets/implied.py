@@ -20,9 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth_assets.rare import context_of, text_of
-
-NULL = "\x00null"
+from synth_assets.rare import NULL, context_of, keys_of, text_of
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,8 @@ class Implied:
         value production does not have leaves its rows as they are."""
         if self.column not in frame or self.given not in frame or frame.empty:
             return 0
-        fine = _text(frame[self.column])
-        coarse = _text(frame[self.given])
+        fine = keys_of(frame[self.column])
+        coarse = keys_of(frame[self.given])
         out = frame[self.column].astype(object).to_numpy(copy=True)
         redraw: list[np.ndarray] = []  # rows that get a value of their coarser value
         to_null: list[np.ndarray] = []  # rows with a value where production has only NULL
@@ -89,12 +87,8 @@ class Implied:
         return changed
 
 
-def _text(values: pd.Series) -> np.ndarray:
-    return text_of(values).fillna(NULL).to_numpy(dtype=object)
-
-
 def _labels(values: np.ndarray) -> np.ndarray:
-    """``_text`` of a coarser value's few finer values, without a Series per value: a pandas
+    """``keys_of`` of a coarser value's few finer values, without a Series per value: a pandas
     conversion costs a millisecond whatever its size, and a rule holds a hundred countries."""
     return np.array([NULL if pd.isna(v) else str(v) for v in values], dtype=object)
 
@@ -121,11 +115,11 @@ def find_implied(
             {"given": texts[given].fillna(NULL), "value": source[column].astype(object)}
         )
         # only values the model draws: a rare value replaced before the fit is never drawn
-        vocabulary = set(_text(frame[column])) | {NULL}
-        pairs = pairs[(pairs["given"] != NULL) & np.isin(_text(pairs["value"]), list(vocabulary))]
+        vocabulary = set(keys_of(frame[column])) | {NULL}
+        pairs = pairs[(pairs["given"] != NULL) & np.isin(keys_of(pairs["value"]), list(vocabulary))]
         values = {}
         for key, group in pairs.groupby("given", sort=True)["value"]:
-            labels = _text(group)
+            labels = keys_of(group)
             _, first, counts = np.unique(labels, return_index=True, return_counts=True)
             originals = group.to_numpy(dtype=object)[first]
             originals = np.array([None if pd.isna(v) else v for v in originals], dtype=object)

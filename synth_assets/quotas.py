@@ -25,16 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth_assets.rare import text_of
+from synth_assets.rare import keys_of
 
 MIN_ROWS = 3  # rare_category_count's default plus one
-NULL = "\x00null"  # the key of NULL (no text value can hold a NUL character)
-
-
-def keys_of(values: pd.Series | np.ndarray) -> np.ndarray:
-    """The values as text, NULL as its own key: a category's values compare as the database
-    does (True and 'True' of a boolean column are one value)."""
-    return text_of(pd.Series(values, dtype=object)).fillna(NULL).to_numpy(dtype=object)
 
 
 @dataclass(frozen=True)

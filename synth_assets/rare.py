@@ -155,6 +155,16 @@ def text_of(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).astype(str).where(values.notna())
 
 
+NULL = "\x00null"  # NULL's key: no text value holds a NUL character
+
+
+def keys_of(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Category values as keys that compare as the database does (a boolean's True and the
+    text 'True' are one value), NULL as a key of its own."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    return text_of(series).fillna(NULL).to_numpy(dtype=object)
+
+
 def _parent_positions(child: pd.DataFrame, fk: ForeignKey, parent: pd.DataFrame) -> np.ndarray:
     """Per child row, the position of its parent row (NaN where the parent was not read)."""
     keys = list(fk.ref_columns)

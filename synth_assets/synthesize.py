@@ -818,6 +818,8 @@ def fit_table(
     # surplus of one value to random rows of the other (a 1 GB video at 0.99)
     refined = {r.column for r in refiners}
     for name, original in discrete.items():
+        if name.startswith("__"):  # children counts: relations.py hands them out by rank
+            continue
         if name in refined and (q := Quota.fit(name, original)) is not None:
             quotas[name] = q
     return TableModel(
