@@ -194,7 +194,11 @@ def carry(
         return own
     has = positions >= 0
     theirs = parent_values.to_numpy(dtype=object)[np.maximum(positions, 0)]
-    ok = has & (rng.random(len(own)) < rule.share)
+    # exactly production's share of the rows, not a coin per row: 830 orders at 96% differ
+    # on 33 +- 6 rows by chance, and the gate allows 41
+    ok = np.zeros(len(own), dtype=bool)
+    rows = np.flatnonzero(has)
+    ok[rng.choice(rows, round(rule.share * len(rows)), replace=False)] = True
     null = pd.isna(theirs)
     if not column.nullable:
         ok &= ~null

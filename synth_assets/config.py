@@ -161,7 +161,7 @@ class Privacy(_Strict):
     """The privacy gate's thresholds."""
 
     holdout_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
-    dcr_margin: Fraction = 0.2  # relative DCR: synthetic's >= (1 - margin) x the holdout's
+    dcr_margin: Fraction = 0.2  # plain and relative DCR: synthetic's vs (1 - m) x holdout's
     dcr_rows: Annotated[int, Field(gt=10)] = 2000
     min_rows_for_dcr: Annotated[int, Field(gt=1)] = 50
     # a category that at most this many production rows have is not reproduced (0: keep all)
