@@ -22,7 +22,9 @@ from scipy.special import ndtr, ndtri
 from synth_assets.encoding import Encoder
 from synth_assets.errors import ProdtwinError
 from synth_assets.implied import Implied, find_implied
-from synth_assets.quotas import Quota, keys_of
+from synth_assets.quotas import Quota
+from synth_assets.rare import keys_of
+from synth_assets.relations import is_latent
 from synth_assets.schema import Column
 
 SDTYPES: dict[str, dict[str, str]] = {
@@ -784,7 +786,7 @@ def fit_table(
         kwargs["numerical_distributions"] = dict.fromkeys(marginals, "norm")
         discrete = {n: values[n] for n, m in marginals.items() if m.discrete}
         continuous = [
-            n for n, m in marginals.items() if not m.discrete and not n.startswith("__")
+            n for n, m in marginals.items() if not m.discrete and not is_latent(n)
         ]  # (children counts are handed out by rank)
         scored = score_refiners(data, values, continuous, seed)
         refiners = _refiners(data, columns, seed, discrete)
@@ -818,9 +820,8 @@ def fit_table(
     # surplus of one value to random rows of the other (a 1 GB video at 0.99)
     refined = {r.column for r in refiners}
     for name, original in discrete.items():
-        if name.startswith("__"):  # children counts: relations.py hands them out by rank
-            continue
-        if name in refined and (q := Quota.fit(name, original)) is not None:
+        # children counts keep their slots: relations.py hands them out by rank
+        if name in refined and not is_latent(name) and (q := Quota.fit(name, original)) is not None:
             quotas[name] = q
     return TableModel(
         table,

@@ -76,7 +76,8 @@ def gate_results(
         if ratio is not None:  # -1 stands for infinite: real rows repeat, synthetic ones do not
             metadata["DCR ratio"] = round(ratio, 3) if ratio != float("inf") else -1.0
         if privacy.relative_synthetic is not None and privacy.relative_holdout is not None:
-            # what the gate decides on: near the training rows, but no nearer the holdout?
+            # with the plain ratio, what the gate decides on: a table is refused when both are
+            # low (near the training rows, and no nearer the holdout)
             metadata["relative DCR (synthetic)"] = round(privacy.relative_synthetic, 3)
             metadata["relative DCR (holdout)"] = round(privacy.relative_holdout, 3)
         yield dg.AssetCheckResult(
