@@ -17,6 +17,9 @@ Three checks per table, on the synthetic rows as loaded in staging:
   closest training row over its distance to its closest holdout row (another holdout row's,
   for a holdout row), whose synthetic median must not fall below the holdout's by the margin.
   Dense rows come nearer both sets alike; near-copies come nearer the training rows only.
+  On a table whose modelled columns are all categories a distance only counts differing
+  values, so most rows of either set sit at 0 or 1 and both medians read ties: there the
+  gate judges combinations instead (`_check_combinations`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class PrivacyResult:
     # medians of (distance to the closest training row / distance to the closest holdout row)
     relative_synthetic: float | None = None
     relative_holdout: float | None = None
+    # tables of categories only: shares of rows whose combination of modelled values is one
+    # that exactly one training row has (a memoriser's share is the training rows')
+    unique_synthetic: float | None = None
+    unique_fresh: float | None = None  # a real row's, unseen in fitting
+    unique_training: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -83,6 +91,13 @@ def _non_key_columns(table: Table, roles: dict[str, R.ColumnRole]) -> list[str]:
     return [c.name for c in table.columns if roles[c.name].role not in (R.KEY, R.GENERATED)]
 
 
+def _is_number(s: pd.Series) -> bool:
+    """Whether the distance measures a column on a scale (else it compares categories)."""
+    return pd.api.types.is_datetime64_any_dtype(s) or (
+        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    )
+
+
 def _encode(
     frames: list[pd.DataFrame], columns: list[str], reference: pd.DataFrame
 ) -> list[np.ndarray]:
@@ -90,9 +105,7 @@ def _encode(
     parts: list[list[np.ndarray]] = [[] for _ in frames]
     for name in columns:
         ref = reference[name]
-        if pd.api.types.is_datetime64_any_dtype(ref) or (
-            pd.api.types.is_numeric_dtype(ref) and not (pd.api.types.is_bool_dtype(ref))
-        ):
+        if _is_number(ref):
 
             def num(s: pd.Series) -> np.ndarray:
                 if pd.api.types.is_datetime64_any_dtype(s):
@@ -157,6 +170,53 @@ def _low_median(values: np.ndarray, rng: np.random.Generator, rounds: int = 400)
     return float(np.quantile(np.median(values[picks], axis=1), 0.025))
 
 
+def _upper(hits: int, rows: int, level: float = 0.975) -> float:
+    """Upper end of the (Clopper-Pearson) interval of a share seen as hits out of rows."""
+    from scipy.stats import beta
+
+    return 1.0 if hits >= rows else float(beta.ppf(level, hits + 1, rows - hits))
+
+
+def _check_combinations(
+    result: PrivacyResult,
+    columns: list[str],
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    margin: float,
+) -> str | None:
+    """Why a table of categories is too close to production, or None.
+
+    What a memoriser gives away is a combination only one training row has; a row drawn from
+    production's distribution matches one now and then too. How often is measured on real rows
+    the model did not see: the holdout's rows, and each training row left out of the others (its
+    combination is then unique among the rest when exactly two training rows have it), which
+    gives a baseline of every row rather than of a holdout of a few. A table is refused when its
+    synthetic rows match such combinations well above that baseline (the upper end of its
+    interval, over 1 - margin) and at least half way to the training rows' own share.
+    """
+    train_keys = pd.Series(_hashes(train[columns]))
+    counts = train_keys.map(train_keys.value_counts())
+    once = set(train_keys[counts == 1])
+    fresh_hits = int((counts == 2).sum()) + int(
+        pd.Series(_hashes(holdout[columns])).isin(once).sum()
+    )
+    fresh_rows = len(train) + len(holdout)
+    result.unique_fresh = fresh_hits / fresh_rows
+    result.unique_training = float((counts == 1).mean())
+    result.unique_synthetic = float(pd.Series(_hashes(synthetic[columns])).isin(once).mean())
+    high = _upper(fresh_hits, fresh_rows)
+    ceiling = max(high / (1 - margin), (high + result.unique_training) / 2)
+    if result.unique_synthetic <= ceiling:
+        return None
+    return (
+        f"{result.unique_synthetic:.0%} of its rows have a combination of "
+        f"{', '.join(columns)} that one training row alone has, against "
+        f"{result.unique_fresh:.0%} of real rows the model did not see (at most "
+        f"{ceiling:.0%} passes; the training rows' own share is {result.unique_training:.0%})"
+    )
+
+
 def check_privacy(
     table: Table,
     roles: dict[str, R.ColumnRole],
@@ -202,6 +262,17 @@ def check_privacy(
                 return f
             return f.iloc[np.sort(rng.choice(len(f), settings.dcr_rows, replace=False))]
 
+        if not any(_is_number(train[c]) for c in modelled):
+            why = _check_combinations(
+                result, modelled, train, holdout, synthetic, settings.dcr_margin
+            )
+            if why:
+                result.problems.append(
+                    f"{table.name}: synthetic rows are too close to production: {why}; the "
+                    "model reproduces its rare rows: try another synthesizer "
+                    f"(tables.overrides.{table.name}.synthesizer)"
+                )
+            return result
         t, h, s = _encode([cap(train), cap(holdout), cap(synthetic)], modelled, train)
         holdout_d, synthetic_d = _distances(t, h), _distances(t, s)
         result.dcr_holdout = float(np.median(holdout_d))

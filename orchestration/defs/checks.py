@@ -80,6 +80,11 @@ def gate_results(
             # low (near the training rows, and no nearer the holdout)
             metadata["relative DCR (synthetic)"] = round(privacy.relative_synthetic, 3)
             metadata["relative DCR (holdout)"] = round(privacy.relative_holdout, 3)
+        if privacy.unique_synthetic is not None and privacy.unique_fresh is not None:
+            # a table of categories only: shares of rows with a pair (or more) of values that
+            # one training row alone has, what the gate decides on there
+            metadata["rare combinations (synthetic)"] = round(privacy.unique_synthetic, 3)
+            metadata["rare combinations (unseen real rows)"] = round(privacy.unique_fresh, 3)
         yield dg.AssetCheckResult(
             asset_key=asset, check_name="privacy", passed=privacy.passed, metadata=metadata
         )
