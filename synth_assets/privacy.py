@@ -177,6 +177,13 @@ def _upper(hits: int, rows: int, level: float = 0.975) -> float:
     return 1.0 if hits >= rows else float(beta.ppf(level, hits + 1, rows - hits))
 
 
+def _lower(hits: int, rows: int, level: float = 0.025) -> float:
+    """Lower end of the (Clopper-Pearson) interval of a share seen as hits out of rows."""
+    from scipy.stats import beta
+
+    return 0.0 if hits <= 0 else float(beta.ppf(level, hits, rows - hits + 1))
+
+
 def _check_combinations(
     result: PrivacyResult,
     columns: list[str],
@@ -187,31 +194,45 @@ def _check_combinations(
 ) -> str | None:
     """Why a table of categories is too close to production, or None.
 
-    What a memoriser gives away is a combination only one training row has; a row drawn from
-    production's distribution matches one now and then too. How often is measured on real rows
-    the model did not see: the holdout's rows, and each training row left out of the others (its
-    combination is then unique among the rest when exactly two training rows have it), which
-    gives a baseline of every row rather than of a holdout of a few. A table is refused when its
-    synthetic rows match such combinations well above that baseline (the upper end of its
-    interval, over 1 - margin) and at least half way to the training rows' own share.
+    What a memoriser gives away is a combination only one training row has, of values other
+    rows have too (a value one row alone has is the rare-category rule's, which replaces it
+    unless configured to keep it; counting it here would refuse every model that keeps
+    production's rare values as it was told to). A row drawn from production's distribution
+    matches such a combination now and then too. How often is measured on real rows the model
+    did not see: the holdout's rows, and each training row left out of the others (its
+    combination is then one of those among the rest when exactly two training rows have it and
+    each of its values at least three), a baseline of every row rather than of a holdout of a
+    few. A table is refused when its synthetic rows match such combinations well above that
+    baseline (the low end of their share's interval above the upper end of the baseline's, over
+    1 - margin) and at least half way to the training rows' own share.
     """
+
+    def counts(frame: pd.DataFrame) -> np.ndarray:
+        keys = pd.Series(_hashes(frame))
+        return keys.map(keys.value_counts()).to_numpy()
+
     train_keys = pd.Series(_hashes(train[columns]))
-    counts = train_keys.map(train_keys.value_counts())
-    once = set(train_keys[counts == 1])
-    fresh_hits = int((counts == 2).sum()) + int(
+    together = counts(train[columns])
+    least = np.min([counts(train[[c]]) for c in columns], axis=0)  # the rarest value's rows
+    once = set(train_keys[(together == 1) & (least >= 2)])
+    fresh_hits = int(((together == 2) & (least >= 3)).sum()) + int(
         pd.Series(_hashes(holdout[columns])).isin(once).sum()
     )
     fresh_rows = len(train) + len(holdout)
     result.unique_fresh = fresh_hits / fresh_rows
-    result.unique_training = float((counts == 1).mean())
+    result.unique_training = float(((together == 1) & (least >= 2)).mean())
     result.unique_synthetic = float(pd.Series(_hashes(synthetic[columns])).isin(once).mean())
     high = _upper(fresh_hits, fresh_rows)
     ceiling = max(high / (1 - margin), (high + result.unique_training) / 2)
+    synthetic_hits = round(result.unique_synthetic * len(synthetic))
+    if _lower(synthetic_hits, len(synthetic)) <= high / (1 - margin):
+        return None  # the synthetic rows' own count is noisy too
     if result.unique_synthetic <= ceiling:
         return None
     return (
         f"{result.unique_synthetic:.0%} of its rows have a combination of "
-        f"{', '.join(columns)} that one training row alone has, against "
+        f"{', '.join(columns)} that one training row alone has (of values other rows have), "
+        "against "
         f"{result.unique_fresh:.0%} of real rows the model did not see (at most "
         f"{ceiling:.0%} passes; the training rows' own share is {result.unique_training:.0%})"
     )
