@@ -46,7 +46,8 @@ class PrivacyResult:
     relative_synthetic: float | None = None
     relative_holdout: float | None = None
     # tables of categories only: shares of rows whose combination of modelled values is one
-    # that exactly one training row has (a memoriser's share is the training rows')
+    # that exactly one training row has, of values other training rows have too (a
+    # memoriser's share is the training rows')
     unique_synthetic: float | None = None
     unique_fresh: float | None = None  # a real row's, unseen in fitting
     unique_training: float | None = None
@@ -170,18 +171,13 @@ def _low_median(values: np.ndarray, rng: np.random.Generator, rounds: int = 400)
     return float(np.quantile(np.median(values[picks], axis=1), 0.025))
 
 
-def _upper(hits: int, rows: int, level: float = 0.975) -> float:
-    """Upper end of the (Clopper-Pearson) interval of a share seen as hits out of rows."""
+def _interval(hits: int, rows: int) -> tuple[float, float]:
+    """The (Clopper-Pearson) 95% interval of a share seen as hits out of rows."""
     from scipy.stats import beta
 
-    return 1.0 if hits >= rows else float(beta.ppf(level, hits + 1, rows - hits))
-
-
-def _lower(hits: int, rows: int, level: float = 0.025) -> float:
-    """Lower end of the (Clopper-Pearson) interval of a share seen as hits out of rows."""
-    from scipy.stats import beta
-
-    return 0.0 if hits <= 0 else float(beta.ppf(level, hits, rows - hits + 1))
+    low = 0.0 if hits <= 0 else float(beta.ppf(0.025, hits, rows - hits + 1))
+    high = 1.0 if hits >= rows else float(beta.ppf(0.975, hits + 1, rows - hits))
+    return low, high
 
 
 def _check_combinations(
@@ -207,25 +203,25 @@ def _check_combinations(
     1 - margin) and at least half way to the training rows' own share.
     """
 
-    def counts(frame: pd.DataFrame) -> np.ndarray:
-        keys = pd.Series(_hashes(frame))
+    def counts(keys: pd.Series) -> np.ndarray:
         return keys.map(keys.value_counts()).to_numpy()
 
     train_keys = pd.Series(_hashes(train[columns]))
-    together = counts(train[columns])
-    least = np.min([counts(train[[c]]) for c in columns], axis=0)  # the rarest value's rows
-    once = set(train_keys[(together == 1) & (least >= 2)])
+    together = counts(train_keys)
+    least = np.min([counts(pd.Series(_hashes(train[[c]]))) for c in columns], axis=0)
+    alone = (together == 1) & (least >= 2)  # its combination, of values other rows have
+    once = set(train_keys[alone])
     fresh_hits = int(((together == 2) & (least >= 3)).sum()) + int(
         pd.Series(_hashes(holdout[columns])).isin(once).sum()
     )
     fresh_rows = len(train) + len(holdout)
+    synthetic_hits = int(pd.Series(_hashes(synthetic[columns])).isin(once).sum())
     result.unique_fresh = fresh_hits / fresh_rows
-    result.unique_training = float(((together == 1) & (least >= 2)).mean())
-    result.unique_synthetic = float(pd.Series(_hashes(synthetic[columns])).isin(once).mean())
-    high = _upper(fresh_hits, fresh_rows)
+    result.unique_training = float(alone.mean())
+    result.unique_synthetic = synthetic_hits / len(synthetic)
+    high = _interval(fresh_hits, fresh_rows)[1]
     ceiling = max(high / (1 - margin), (high + result.unique_training) / 2)
-    synthetic_hits = round(result.unique_synthetic * len(synthetic))
-    if _lower(synthetic_hits, len(synthetic)) <= high / (1 - margin):
+    if _interval(synthetic_hits, len(synthetic))[0] <= high / (1 - margin):
         return None  # the synthetic rows' own count is noisy too
     if result.unique_synthetic <= ceiling:
         return None
