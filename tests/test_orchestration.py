@@ -108,6 +108,13 @@ def test_nightly_job_refreshes_with_real_resources(
     checks = result.get_asset_check_evaluations()
     gate = [c for c in checks if c.asset_key.path[0] == "staged"]
     assert len(gate) == 2 * len(settings.schema.tables) and all(c.passed for c in gate)
+    # the privacy check shows what it decided on: for orders (times and amounts) the DCRs and
+    # the shares of rows as close to one training row as few real unseen rows are
+    privacy = {c.asset_key.path[-1]: c.metadata for c in gate if c.check_name == "privacy"}
+    shown = privacy["orders"]
+    for name in ("DCR ratio", "rows close to one training row (unseen real rows)"):
+        assert name in shown
+    assert shown["rows close to one training row (synthetic)"].value < 0.2
     published = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "published/dev/order_items" in published
     # dagster-dbt: each staging model is an asset downstream of its published table, each dbt

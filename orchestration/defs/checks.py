@@ -85,6 +85,15 @@ def gate_results(
             # one training row alone has, what the gate decides on there
             metadata["rare combinations (synthetic)"] = round(privacy.unique_synthetic, 3)
             metadata["rare combinations (unseen real rows)"] = round(privacy.unique_fresh, 3)
+        if privacy.near_synthetic is not None and privacy.near_fresh is not None:
+            # shares of rows as close to one training row as the closest 5% of real unseen
+            # rows: what tells a model that copies part of its rows
+            metadata["rows close to one training row (synthetic)"] = round(
+                privacy.near_synthetic, 3
+            )
+            metadata["rows close to one training row (unseen real rows)"] = round(
+                privacy.near_fresh, 3
+            )
         yield dg.AssetCheckResult(
             asset_key=asset, check_name="privacy", passed=privacy.passed, metadata=metadata
         )
