@@ -165,9 +165,9 @@ class Privacy(_Strict):
     dcr_rows: Annotated[int, Field(gt=10)] = 2000  # synthetic and holdout rows sampled
     # training rows the distances are measured to (a copy of a row beyond them goes unseen)
     dcr_reference_rows: Annotated[int, Field(gt=10)] = 50_000
-    # share of synthetic rows, beyond real unseen rows' share, that may sit as close to one
-    # training row as only the closest 5% of real unseen rows do (privacy.py, _check_near)
-    near_copy_share: Fraction = 0.15
+    # share of synthetic rows, beyond real unseen rows' share, that may sit far nearer one
+    # training row than real rows come to each other (privacy.py, _check_near)
+    near_copy_share: Fraction = 0.1
     min_rows_for_dcr: Annotated[int, Field(gt=1)] = 50
     # a category that at most this many production rows have is not reproduced (0: keep all)
     rare_category_count: Annotated[int, Field(ge=0)] = 2
