@@ -91,8 +91,8 @@ class Quota:
         out[freed[moved]] = self.values[taken[moved]]
         return out
 
+    @staticmethod
     def _surplus(
-        self,
         rows: np.ndarray,
         slot: np.ndarray,
         need: np.ndarray,
