@@ -1,6 +1,6 @@
 """The privacy gate: no real record, no real personal value, not too close to production.
 
-Three checks per table, on the synthetic rows as loaded in staging:
+Checks per table, on the synthetic rows as loaded in staging:
 - copies: a synthetic row equal, on all its non-key columns, to a production row whose
   combination of values is unique in production (that row identifies someone). Combinations that
   many production rows share (a constant column, qty=1) identify no one and are only counted;
@@ -19,7 +19,13 @@ Three checks per table, on the synthetic rows as loaded in staging:
   Dense rows come nearer both sets alike; near-copies come nearer the training rows only.
   On a table whose modelled columns are all categories a distance only counts differing
   values, so most rows of either set sit at 0 or 1 and both medians read ties: there the
-  gate judges combinations instead (`_check_combinations`).
+  gate judges combinations instead (`_check_combinations`);
+- part copied: a model that copies a quarter of its rows leaves both medians where they were,
+  but puts that quarter far nearer one training row than real rows come to each other: the
+  share of such rows is held to real unseen rows' (`_check_near`).
+Distances are measured to every training row (up to ``privacy.dcr_reference_rows``) from
+samples of the synthetic and holdout rows: a copy of a training row left out of a sample of
+the reference would be a row like any other.
 """
 
 from __future__ import annotations
