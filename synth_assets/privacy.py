@@ -226,8 +226,9 @@ def _check_near(
         return None
     return (
         f"{result.near_synthetic:.0%} of them are as near one training row (relative to the "
-        f"holdout) as only {result.near_fresh:.1%} of real rows the model did not see are (at "
-        f"most {high + margin:.0%} passes, privacy.near_copy_share {margin})"
+        f"holdout) as only {result.near_fresh:.1%} of real rows the model did not see are; the "
+        f"low end of that share's 95% interval, {low:.1%}, is above {high + margin:.1%} (the "
+        f"real rows' upper end {high:.1%} plus privacy.near_copy_share {margin})"
     )
 
 
@@ -271,17 +272,21 @@ def _check_combinations(
     result.unique_training = float(alone.mean())
     result.unique_synthetic = synthetic_hits / len(synthetic)
     high = _interval(fresh_hits, fresh_rows)[1]
-    ceiling = max(high / (1 - margin), (high + result.unique_training) / 2)
-    if _interval(synthetic_hits, len(synthetic))[0] <= high / (1 - margin):
+    floor = high / (1 - margin)
+    halfway = (high + result.unique_training) / 2
+    low = _interval(synthetic_hits, len(synthetic))[0]
+    if low <= floor:
         return None  # the synthetic rows' own count is noisy too
-    if result.unique_synthetic <= ceiling:
+    if result.unique_synthetic <= max(floor, halfway):
         return None
     return (
         f"{result.unique_synthetic:.0%} of its rows have a combination of "
         f"{', '.join(columns)} that one training row alone has (of values other rows have), "
-        "against "
-        f"{result.unique_fresh:.0%} of real rows the model did not see (at most "
-        f"{ceiling:.0%} passes; the training rows' own share is {result.unique_training:.0%})"
+        f"against {result.unique_fresh:.0%} of real rows the model did not see: the low end of "
+        f"that share's 95% interval, {low:.0%}, is above {floor:.0%} (the unseen rows' upper "
+        f"end {high:.0%} over 1 - privacy.dcr_margin), and the share is above "
+        f"{max(floor, halfway):.0%} (that or half way to the training rows' own "
+        f"{result.unique_training:.0%}, the larger)"
     )
 
 
