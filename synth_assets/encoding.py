@@ -32,8 +32,9 @@ class Encoder:
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             seconds = (s - pd.Timestamp("1970-01-01")).dt.total_seconds()
             return seconds.astype("float64")
-        x = pd.to_numeric(s, errors="coerce").astype("float64")
-        return x.where(np.isfinite(x))  # an infinity (a float's special value) counts as unknown
+        x = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        # an infinity (a float's special value) counts as unknown
+        return pd.Series(np.where(np.isfinite(x), x, np.nan), index=s.index)
 
     @staticmethod
     def _text(s: pd.Series) -> pd.Series:
