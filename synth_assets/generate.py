@@ -122,7 +122,7 @@ def _with_nulls(values: np.ndarray, rate: float, nullable: bool, rng: np.random.
     their invoices, which carry it (a null share beyond the suite's tolerance)."""
     out = pd.Series(values, dtype=object, copy=True)  # the caller's array stays as it was
     if nullable and rate > 0 and len(out):
-        nulls = min(len(out), int(np.floor(rate * len(out) + rng.random())))
+        nulls = int(np.floor(rate * len(out) + rng.random()))  # a share: at most len(out)
         out.iloc[rng.choice(len(out), nulls, replace=False)] = None
     return out.tolist()
 

@@ -273,11 +273,11 @@ def _check_combinations(
     result.unique_synthetic = synthetic_hits / len(synthetic)
     high = _interval(fresh_hits, fresh_rows)[1]
     floor = high / (1 - margin)
-    halfway = (high + result.unique_training) / 2
+    ceiling = max(floor, (high + result.unique_training) / 2)
     low = _interval(synthetic_hits, len(synthetic))[0]
     if low <= floor:
         return None  # the synthetic rows' own count is noisy too
-    if result.unique_synthetic <= max(floor, halfway):
+    if result.unique_synthetic <= ceiling:
         return None
     return (
         f"{result.unique_synthetic:.0%} of its rows have a combination of "
@@ -285,7 +285,7 @@ def _check_combinations(
         f"against {result.unique_fresh:.0%} of real rows the model did not see: the low end of "
         f"that share's 95% interval, {low:.0%}, is above {floor:.0%} (the unseen rows' upper "
         f"end {high:.0%} over 1 - privacy.dcr_margin), and the share is above "
-        f"{max(floor, halfway):.0%} (that or half way to the training rows' own "
+        f"{ceiling:.0%} (that or half way to the training rows' own "
         f"{result.unique_training:.0%}, the larger)"
     )
 
@@ -330,10 +330,12 @@ def check_privacy(
     if modelled and len(holdout) and len(train) >= settings.min_rows_for_dcr and len(synthetic):
         rng = np.random.default_rng(seed)
 
+        def some(n: int, rows: int = settings.dcr_rows) -> np.ndarray:
+            """Positions of at most ``rows`` of ``n`` rows, in order."""
+            return np.sort(rng.choice(n, rows, replace=False)) if n > rows else np.arange(n)
+
         def cap(f: pd.DataFrame, rows: int = settings.dcr_rows) -> pd.DataFrame:
-            if len(f) <= rows:
-                return f
-            return f.iloc[np.sort(rng.choice(len(f), rows, replace=False))]
+            return f if len(f) <= rows else f.iloc[some(len(f), rows)]
 
         if not any(_is_number(train[c]) for c in modelled):
             why = _check_combinations(
@@ -381,7 +383,7 @@ def check_privacy(
             )
             # real rows unseen in fitting, as many as the synthetic rows: training rows, each
             # against the others
-            own = t[np.sort(rng.choice(len(t), min(len(t), settings.dcr_rows), replace=False))]
+            own = t[some(len(t))]
             own_r = _relative(_distances(to_train, own, itself=True), _distances(to_holdout, own))
             near = _check_near(result, own_r, synthetic_r, settings.near_copy_share)
         if close:

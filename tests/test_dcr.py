@@ -90,8 +90,8 @@ def test_near_copies_of_a_table_larger_than_the_sample_are_refused() -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_model_that_copies_a_quarter_of_its_rows_is_refused(seed: int) -> None:
     """A quarter of the rows copied leaves the median distances where fresh rows put them: the
-    plain and relative DCR passed it on each of seeds 0-11 here. That quarter sits as close to
-    one training row as only the closest 5% of real unseen rows do."""
+    plain and relative DCR passed it on each of seeds 0-11 here. That quarter sits far nearer
+    one training row than real unseen rows come to each other."""
     rng = np.random.default_rng(seed)
     production = _draw(rng, 1200)
     settings = Privacy()
@@ -158,8 +158,8 @@ def _levels_and_days(rng: np.random.Generator, production: pd.DataFrame, n: int)
 def test_rows_of_a_table_built_to_a_pattern_pass_when_none_was_copied(seed: int) -> None:
     """Real rows of a pattern stand farther from each other than any model's rows that did not
     learn it: measured at the relative DCR of the closest 5% of real unseen rows, 21-28% of
-    such rows were near (these seeds refused at the same margin, 3 of 0-9); a third of that line tells them from
-    copies, which sit orders of magnitude nearer."""
+    such rows were near (these seeds refused at the same margin, 3 of 0-9); a third of that
+    line tells them from copies, which sit orders of magnitude nearer."""
     rng = np.random.default_rng(seed)
     production = _pattern(600)
     settings = Privacy()

@@ -109,7 +109,7 @@ def test_nightly_job_refreshes_with_real_resources(
     gate = [c for c in checks if c.asset_key.path[0] == "staged"]
     assert len(gate) == 2 * len(settings.schema.tables) and all(c.passed for c in gate)
     # the privacy check shows what it decided on: for orders (times and amounts) the DCRs and
-    # the shares of rows as close to one training row as few real unseen rows are
+    # the shares of rows far nearer one training row than real unseen rows come to each other
     privacy = {c.asset_key.path[-1]: c.metadata for c in gate if c.check_name == "privacy"}
     shown = privacy["orders"]
     for name in ("DCR ratio", "rows close to one training row (unseen real rows)"):

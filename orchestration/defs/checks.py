@@ -86,8 +86,8 @@ def gate_results(
             metadata["rare combinations (synthetic)"] = round(privacy.unique_synthetic, 3)
             metadata["rare combinations (unseen real rows)"] = round(privacy.unique_fresh, 3)
         if privacy.near_synthetic is not None and privacy.near_fresh is not None:
-            # shares of rows as close to one training row as the closest 5% of real unseen
-            # rows: what tells a model that copies part of its rows
+            # shares of rows far nearer one training row than real unseen rows come to each
+            # other: what tells a model that copies part of its rows
             metadata["rows close to one training row (synthetic)"] = round(
                 privacy.near_synthetic, 3
             )
