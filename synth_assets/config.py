@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from synth_assets.errors import ConfigError
 
@@ -135,6 +143,31 @@ class TableOverride(_Strict):
     keep_rare: list[str] = []  # columns whose rare categories may be reproduced
     rebalance: Rebalance | None = None
     utility_target: str | None = None  # column the utility (TSTR) score predicts
+    # lookup data (genres, currencies, shippers): production's rows are published as they are,
+    # keys included, so QA's `where genre = 'Rock'` finds rows; personal-data columns are still
+    # generated. Never for tables about people or their activity.
+    reference: bool = False
+
+    @model_validator(mode="after")
+    def _reference_alone(self) -> TableOverride:
+        if self.reference:
+            clash = [
+                name
+                for name, value in (
+                    ("synthesizer", self.synthesizer),
+                    ("partition", self.partition),
+                    ("scale", self.scale),
+                    ("rebalance", self.rebalance),
+                )
+                if value is not None
+            ]
+            if clash:
+                them = "them" if len(clash) > 1 else "it"
+                raise ValueError(
+                    f"reference: true publishes production's rows as they are, so "
+                    f"{' and '.join(clash)} cannot apply: remove {them} or the reference setting"
+                )
+        return self
 
 
 class Tables(_Strict):
@@ -225,7 +258,15 @@ class Config(_Strict):
         return {t: o.partition for t, o in self.tables.overrides.items() if o.partition}
 
     def scale_for(self, table: str) -> float:
+        if self.is_reference(table):
+            return 1.0  # production's rows, as many as production has
         return self.scale * (self.override(table).scale or 1.0)
+
+    def is_reference(self, table: str) -> bool:
+        return self.override(table).reference
+
+    def reference_tables(self) -> frozenset[str]:
+        return frozenset(t for t, o in self.tables.overrides.items() if o.reference)
 
 
 def expand_env(text: str, environ: dict[str, str] | None = None, where: str = "") -> str:

@@ -275,13 +275,19 @@ def profile_table(
 
 
 def extract(
-    conn: Connection, schema: Schema, cap: int | None, seed: int, max_categories: int
+    conn: Connection,
+    schema: Schema,
+    cap: int | None,
+    seed: int,
+    max_categories: int,
+    whole: frozenset[str] = frozenset(),
 ) -> Extract:
-    """Everything generation needs from production, read inside the caller's snapshot."""
+    """Everything generation needs from production, read inside the caller's snapshot;
+    the tables in ``whole`` (reference tables, published as they are) without the row cap."""
     if conn.dialect.name == "mysql":
         from synth_assets.mysql_source import extract_mysql
 
-        data = extract_mysql(conn, schema, cap, seed, max_categories)
+        data = extract_mysql(conn, schema, cap, seed, max_categories, whole)
         frames, profiles = data.frames, data.profiles
     else:
         try:
@@ -290,7 +296,9 @@ def extract(
                 for name, t in schema.tables.items()
             }
             frames = {
-                name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
+                name: read_table(
+                    conn, schema.name, t, None if name in whole else cap, profiles[name].rows, seed
+                )
                 for name, t in schema.tables.items()
             }
         except psycopg.DataError as error:  # a value Python cannot hold (a date 'infinity')

@@ -501,6 +501,9 @@ def _table_chunks(ctx: _Context, table: Table) -> Iterator[pd.DataFrame]:
     same for the same seed and ``chunk_rows``.
     """
     seed = ctx.config.seed
+    if ctx.config.is_reference(table.name):
+        yield _reference_rows(ctx, table)
+        return
     rng = np.random.default_rng(table_seed(seed, table.name, "keys"))
     profile = ctx.extract.profiles[table.name]
     shape = _shape(ctx, table)
@@ -541,6 +544,41 @@ def _table_chunks(ctx: _Context, table: Table) -> Iterator[pd.DataFrame]:
         chunk = _make_chunk(ctx, table, shape, part, chunk_rng, f":{i}")
         offset += len(chunk)
         yield chunk
+
+
+def _reference_rows(ctx: _Context, table: Table) -> pd.DataFrame:
+    """A reference table (``tables.overrides.<table>.reference``): production's rows as they
+    are, keys and FKs included (select_tables allows only reference parents, whose rows are
+    production's too), except its personal-data columns, generated as in any table.
+
+    Its hidden columns (children counts, link labels) are production's own rows' values, so
+    children attach to each genre as production's attach to it: the view children draw from
+    reads them like any parent's.
+    """
+    production = ctx.extract.frames[table.name]
+    profile = ctx.extract.profiles[table.name]
+    if len(production) < profile.rows:  # extract reads reference tables whole: a changed table
+        raise SchemaError(
+            f"table {table.name}: a reference table is published whole, but {len(production)} "
+            f"of its {profile.rows} rows were read; run the refresh again"
+        )
+    ctx.stats[table.name] = TableStats(
+        rows_production=profile.rows, fit_seconds=ctx.models[table.name].fit_seconds
+    )
+    rng = np.random.default_rng(table_seed(ctx.config.seed, table.name, "reference"))
+    latent = profile.latent if profile.latent is not None else pd.DataFrame(index=production.index)
+    frame = pd.concat([production, latent.loc[production.index]], axis=1).reset_index(drop=True)
+    roles = ctx.roles[table.name]
+    for col in table.columns:
+        if roles[col.name].role == R.PII:
+            frame[col.name] = _fill_column(ctx, table, col, roles[col.name], len(frame), rng)
+    ctx.stats[table.name].rows_generated = len(frame)
+    generated = [c.name for c in table.columns if roles[c.name].role == R.PII]
+    ctx.notes.append(
+        f"table {table.name}: reference table, production's {len(frame)} rows published as they "
+        "are" + (f" but for {', '.join(generated)} (personal data, generated)" if generated else "")
+    )
+    return frame
 
 
 def _sample(
@@ -853,6 +891,8 @@ def _nudge_copies(
 def _fill_cut_edges(ctx: _Context) -> None:
     """Second pass: a cut FK points at parents that exist now (its table was held whole)."""
     for cut in ctx.plan.cut:
+        if ctx.config.is_reference(cut.table):
+            continue  # production's FK values, which point at production's (copied) parents
         rng = np.random.default_rng(
             table_seed(ctx.config.seed, cut.table, "cut:" + cut.foreign_key.name)
         )

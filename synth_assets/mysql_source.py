@@ -355,13 +355,20 @@ def read_table(
 
 
 def extract_mysql(
-    conn: Connection, schema: Schema, cap: int | None, seed: int, max_categories: int
+    conn: Connection,
+    schema: Schema,
+    cap: int | None,
+    seed: int,
+    max_categories: int,
+    whole: frozenset[str] = frozenset(),
 ) -> Extract:
     profiles = {
         name: profile_table(conn, schema, t, max_categories) for name, t in schema.tables.items()
     }
     frames = {
-        name: read_table(conn, schema.name, t, cap, profiles[name].rows, seed)
+        name: read_table(
+            conn, schema.name, t, None if name in whole else cap, profiles[name].rows, seed
+        )
         for name, t in schema.tables.items()
     }
     return Extract(frames, profiles)

@@ -141,6 +141,14 @@ def select_tables(schema: Schema, config: Config) -> Schema:
                     f"table {name} references {fk.ref_table} (foreign key {fk.name}), which is not "
                     f"selected: include {fk.ref_table} or exclude {name} too"
                 )
+            # a copied row keeps its FK values, which only a copied parent is sure to hold
+            if config.is_reference(name) and fk.ref_table not in (name, *config.reference_tables()):
+                raise ConfigError(
+                    f"tables.overrides.{name}.reference: {name} references {fk.ref_table} "
+                    f"(foreign key {fk.name}), whose rows are synthetic, so a copied {name} row "
+                    f"would point at a row that is not there: mark {fk.ref_table} reference too, "
+                    f"or remove the setting"
+                )
     return schema.subset(chosen)
 
 
@@ -214,6 +222,7 @@ def read_source(
                 config.max_rows_per_table,
                 config.seed,
                 config.validation.max_categories,
+                config.reference_tables(),
             )
         return schema, plan, data
 
@@ -318,7 +327,7 @@ def fit_one(
         frame,
         train,
         roles,
-        config.privacy.rare_category_count,
+        0 if config.is_reference(table.name) else config.privacy.rare_category_count,
         config.override(table.name).keep_rare,
         np.random.default_rng(table_seed(config.seed, table.name, "rare")),
         entity_rare,
@@ -500,6 +509,7 @@ def evaluate_gate(
             synthetic[name],
             config.privacy,
             table_seed(config.seed, name, "dcr"),
+            config.is_reference(name),
         )
     return report
 

@@ -59,6 +59,10 @@ SHARED_AGREEMENT = 0.8
 STRETCH = 1
 MAX_SHARED_NUMBERS = 20
 MAX_WITHIN_CORRELATION = 0.999
+# a reference parent (published as production has it) of at most this many rows is its own
+# label: a child row goes to the very row whose children its values resemble
+MAX_REFERENCE_LABELS = 50
+REFERENCE_LEAF = 20  # child rows per leaf of the tree whose shares a child's parent is drawn from
 
 
 def count_column(child: str, fk: ForeignKey) -> str:
@@ -191,6 +195,9 @@ class Link:
     # customer's country): its values are the labels, on both sides, instead of clusters
     parent_key: str | None = None
     child_key: str | None = None
+    # a reference parent's link: labels are its keys, and a child row's label is drawn from the
+    # tree's shares for its values (seven genres of short tracks share their rows, not one)
+    drawn: bool = False
 
     def parent_columns(self) -> list[str]:
         """The parent columns a child needs at generation (a compact parent view keeps these,
@@ -209,6 +216,8 @@ class Link:
         """Label and score of each parent row: all a child table needs of its parent."""
         if frame.empty:
             return Side(np.zeros(0, dtype=np.int64), None)
+        if self.drawn:
+            return Side(_key_text(frame[self.parent_key]), None)
         x = self.parent.transform(frame)
         if self.parent_key is not None:
             labels = _key_text(frame[self.parent_key])
@@ -220,6 +229,10 @@ class Link:
         if frame.empty:
             return Side(np.zeros(0, dtype=np.int64), None)
         x = self.child.transform(frame)
+        if self.drawn:
+            shares = self.child_tree.predict_proba(x).cumsum(axis=1)
+            pick = (shares < rng.random(len(x))[:, None] * shares[:, -1:]).sum(axis=1)
+            return Side(self.child_tree.classes_[np.minimum(pick, shares.shape[1] - 1)], None)
         if self.child_key is not None:
             labels = _key_text(frame[self.child_key])
         else:
@@ -321,10 +334,10 @@ def _clusters(x: np.ndarray, seed: int) -> np.ndarray:
     return np.asarray(model.predict(x))
 
 
-def _tree(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+def _tree(x: np.ndarray, y: np.ndarray, seed: int, leaf: int | None = None) -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
-    leaf = max(3, len(x) // 500)
+    leaf = leaf or max(3, len(x) // 500)
     return DecisionTreeClassifier(
         max_depth=10, min_samples_leaf=leaf, random_state=seed % 2**31
     ).fit(x, y)
@@ -411,6 +424,40 @@ def learn_link(
     )
 
 
+def reference_link(
+    pframe: pd.DataFrame, cframe: pd.DataFrame, ccols: list[str], fk: ForeignKey, seed: int
+) -> Link | None:
+    """The link of an FK to a reference table of at most MAX_REFERENCE_LABELS rows.
+
+    Its rows are published as production has them, so a child may follow each row itself
+    (Classical's tracks are long, Rock has most of them): the label is the parent's key, and a
+    tree on the child's columns gives each child row production's shares of parents for rows
+    like it. A parent without modelled columns (a genre is a name) gets no cluster link, and
+    clusters of a few rows would merge the genres anyway.
+    """
+    if not ccols or len(fk.columns) != 1 or not 0 < len(pframe) <= MAX_REFERENCE_LABELS:
+        return None
+    own = cframe[fk.columns[0]]
+    known = _key_text(pframe[fk.ref_columns[0]])
+    labels = _key_text(own)
+    rows = own.notna().to_numpy() & np.isin(labels, known)
+    if rows.sum() < MIN_ROWS_TO_CLUSTER:
+        return None
+    child_enc = Encoder.fit(cframe, ccols)
+    leaf = max(REFERENCE_LEAF, int(rows.sum()) // 200)
+    child_tree = _tree(child_enc.transform(cframe)[rows], labels[rows], seed, leaf)
+    empty = Encoder.fit(pframe, [])
+    return Link(
+        empty,
+        None,
+        child_enc,
+        child_tree,
+        np.zeros(0, dtype=np.int64),
+        parent_key=fk.ref_columns[0],
+        drawn=True,
+    )
+
+
 def _key_text(values: pd.Series) -> np.ndarray:
     """A shared column's values as labels: numbers by value (1 and 1.0 alike), NULL apart."""
     if pd.api.types.is_bool_dtype(values) or Encoder._is_category(values):
@@ -454,11 +501,19 @@ def learn_links(
     frames: dict[str, pd.DataFrame],
     roles: dict[str, dict[str, R.ColumnRole]],
     seed: int,
+    references: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Link]]:
-    """Per child table, the links of its foreign keys (by FK name) that have one."""
+    """Per child table, the links of its foreign keys (by FK name) that have one;
+    ``references``: the tables published as production has them (reference_link)."""
     out: dict[str, dict[str, Link]] = {}
     for child, fk in child_links(schema):
         parent = fk.ref_table
+        ccols = [c for c, r in roles[child.name].items() if r.role == R.MODEL]
+        if parent in references and parent != child.name:
+            link = reference_link(frames[parent], frames[child.name], ccols, fk, seed)
+            if link is not None:
+                out.setdefault(child.name, {})[fk.name] = link
+                continue
         link = learn_link(
             frames[parent],
             [c for c, r in roles[parent].items() if r.role == R.MODEL],
@@ -609,7 +664,8 @@ def learn_relations(schema: Schema, data: Extract, config: Config) -> None:
         name: R.column_roles(table, data.frames[name], config.override(name))
         for name, table in schema.tables.items()
     }
-    for name, links in learn_links(schema, data.frames, roles, config.seed).items():
+    links_of = learn_links(schema, data.frames, roles, config.seed, config.reference_tables())
+    for name, links in links_of.items():
         data.profiles[name].links = links
     for name, tracks in learn_tracks(schema, data.frames, roles, config.seed).items():
         data.profiles[name].tracks = tracks

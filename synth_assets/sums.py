@@ -278,6 +278,8 @@ def enforceable(
                 why = "its tables are not generated together"
             elif order.index(rule.child) < order.index(parent) or {parent, rule.child} & cut:
                 why = "its tables are on an FK cycle"
+            elif config.is_reference(parent):
+                why = f"{parent} is a reference table (its rows are production's)"
             elif config.override(rule.child).partition is not None:
                 why = f"{rule.child} is refreshed a day at a time"
             elif any((rule.child, factor(t)[1]) in derived for t in rule.terms):

@@ -73,6 +73,8 @@ def gate_results(
             "leaked values": sum(privacy.leaks.values()),
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in privacy.problems)),
         }
+        if privacy.reference:  # copied by configuration: only its personal data is checked
+            metadata["reference table"] = f"production's rows (tables.overrides.{t}.reference)"
         if ratio is not None:  # -1 stands for infinite: real rows repeat, synthetic ones do not
             metadata["DCR ratio"] = round(ratio, 3) if ratio != float("inf") else -1.0
         if privacy.relative_synthetic is not None and privacy.relative_holdout is not None:
