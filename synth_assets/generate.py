@@ -331,7 +331,12 @@ def _choose_parents(
     if weights is not None:  # production's counts, in the order of the modelled ones
         w = counts_by_rank(rng, w, weights)
     return parents_by_label(
-        rng, w, side, link.child_side(frame, rng) if side is not None else None, wants
+        rng,
+        w,
+        side,
+        link.child_side(frame, rng) if side is not None else None,
+        wants,
+        stretch=not (link is not None and link.drawn),
     )
 
 

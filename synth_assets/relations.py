@@ -752,8 +752,11 @@ def parents_by_label(
     parents: Side | None,
     rows_side: Side | None,
     wants: np.ndarray,
+    stretch: bool = True,
 ) -> np.ndarray:
-    """Parent position per row (-1 where not wanted).
+    """Parent position per row (-1 where not wanted); ``stretch``: False for a reference
+    parent's link (:func:`reference_link`), whose labels are single rows with production's
+    own counts, which a stretch would undo (a small genre given the mean count).
 
     Each parent has room for its children count (adjusted to the rows wanted); the rows of a
     label fill the room of the parents of that label (by rank of score, see :class:`Link`),
@@ -783,7 +786,8 @@ def parents_by_label(
             # a label's parents may take more than their room, up to STRETCH x the mean count: a
             # label whose parents drew small counts (or that synthetic parents have fewer of
             # than production had) is not starved, and counts are stretched no further
-            take = int(min(len(mine), max(room[members].sum(), len(members) * typical)))
+            reach = len(members) * typical if stretch else 0
+            take = int(min(len(mine), max(room[members].sum(), reach)))
             if take == 0:
                 continue
             mine = mine[rng.permutation(len(mine))[:take]]  # more rows than room: some wait
