@@ -41,6 +41,7 @@ from synth_assets.keys import (
 )
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
+from synth_assets.privacy import encode
 from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
     Side,
@@ -69,7 +70,11 @@ from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
 RESAMPLE_ROUNDS = 2
-RESAMPLE_CANDIDATES = 4  # rows drawn per production-equal row in a round, tried in turn
+# rows drawn per production-equal row in a round, the nearest that frees it taken: 32, as 4
+# let a planted table's long tracks become short ones (113 -> 101 of 1,500), 32 kept them all;
+# at most RESAMPLE_ROWS in all, so that memory follows the chunk
+RESAMPLE_CANDIDATES = 32
+RESAMPLE_ROWS = 200_000
 NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
@@ -805,6 +810,8 @@ def _avoid_copies(
         ctx.production_hashes[table.name] = hashes[counts == 1]
     production = ctx.production_hashes[table.name]
     resampled = 0
+    real = ctx.extract.frames[table.name]
+    near = [c for c in modelled if c in real.columns]  # what "nearest" is measured on
     for attempt in range(RESAMPLE_ROUNDS if modelled else 0):
         match = np.isin(row_hashes(frame[columns]), production)
         rows = np.flatnonzero(match)
@@ -812,35 +819,43 @@ def _avoid_copies(
         if m == 0:
             break
         # one draw of several candidates per matching row: a call of the model costs far more
-        # than its rows (80 ms for a few rows), and the candidates are tried in turn
+        # than its rows (80 ms for a few rows); candidate k of row i is fresh row k * m + i
+        per_row = max(2, min(RESAMPLE_CANDIDATES, RESAMPLE_ROWS // m))
         fresh = model.sample(
-            m * RESAMPLE_CANDIDATES,
-            table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}"),
-        )
+            m * per_row, table_seed(ctx.config.seed, table.name, f"resample:{attempt}{tag}")
+        ).reset_index(drop=True)
         _snap(ctx, table, fresh)  # compared as they will be published
-        for k in range(RESAMPLE_CANDIDATES):
-            candidate = fresh.iloc[k * m : k * m + len(rows)].reset_index(drop=True)
-            redrawn = frame.loc[frame.index[rows], columns].reset_index(drop=True)
-            for name in modelled:
-                redrawn[name] = candidate[name].array  # the dtype production is hashed in
-            # only rows the new draw frees from the match change: the others keep the values
-            # their parent was matched on (a table of few value combinations would otherwise
-            # lose the parent/child relationship and gain nothing)
+        current = frame.loc[frame.index[rows]].reset_index(drop=True)
+        frees = np.zeros((m, per_row), dtype=bool)
+        for k in range(per_row):
+            redrawn = current[columns].copy()
+            for name in modelled:  # the dtype production is hashed in
+                redrawn[name] = fresh[name].array[k * m : (k + 1) * m]
             # on the compared columns only: a hidden children count drawn with the row is no
             # column of production's, and with it every candidate looked new
-            better = ~np.isin(row_hashes(redrawn[columns]), production)
-            freed = rows[better]
-            for name in modelled:
-                frame.loc[frame.index[freed], name] = candidate[name].array[better]  # NaN stays
-            resampled += int(better.sum())
-            rows = rows[~better]
-            if len(rows) == 0:
-                break
-        if len(rows) == 0:
+            frees[:, k] = ~np.isin(row_hashes(redrawn[columns]), production)
+        # of the candidates that free a row, the one nearest it: a copy happens where values
+        # are unique (long tracks, to the thousandth), and the first candidate that freed it
+        # was a row of the dense values (the long tracks thinned out), with values its parent
+        # was not matched on (a Classical track became a short one)
+        if near:
+            here, there = encode([current, fresh], near, real)
+            gap = ((there.reshape(per_row, m, -1) - here[None]) ** 2).sum(axis=2).T
+        else:
+            gap = np.zeros((m, per_row))
+        gap[~frees] = np.inf
+        better = np.isfinite(gap).any(axis=1)
+        # only rows a new draw frees change: the others keep the values their parent was
+        # matched on (a table of few value combinations would otherwise lose the parent/child
+        # relationship and gain nothing)
+        pick = gap.argmin(axis=1)[better] * m + np.flatnonzero(better)
+        for name in modelled:
+            frame.loc[frame.index[rows[better]], name] = fresh[name].array[pick]  # NaN stays
+        resampled += int(better.sum())
+        if better.all():
             break
     # numbers with many values may move a unit; a flag or a small count may not (that would
     # change its distribution, and a combination of few values identifies no one anyway)
-    real = ctx.extract.frames[table.name]
     numbers = [
         c
         for c in model.columns

@@ -114,7 +114,7 @@ def _is_number(s: pd.Series) -> bool:
     )
 
 
-def _encode(
+def encode(
     frames: list[pd.DataFrame], columns: list[str], reference: pd.DataFrame
 ) -> list[np.ndarray]:
     """Numbers and times scaled to [0, 1] by production's range; categories one-hot; NaN flagged."""
@@ -358,7 +358,7 @@ def check_privacy(
         # rows asked about: a copy of a training row left out of a sample of the reference is
         # a row like any other (a sample of 2,000 of Pagila's 14,531 rentals passed a model
         # that gave back every rental moved by seconds)
-        t, h, s = _encode(
+        t, h, s = encode(
             [cap(train, settings.dcr_reference_rows), cap(holdout), cap(synthetic)], modelled, train
         )
         to_train = _index(t)
