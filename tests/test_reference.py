@@ -30,15 +30,15 @@ create table territories (id int primary key, description text not null,
 insert into territories
 select i, 'Territory ' || i, 1 + i % 4 from generate_series(1, 24) i;
 -- Rock has most tracks, and long ones; Classical tracks are the longest and dearest (lengths
--- of many digits: a synthetic length equal to a production one would be drawn again, and lose
--- its genre; see the README's limits)
+-- to the thousandth: a fifth of the synthetic tracks equal a production one and are drawn
+-- again, near where they were, so they keep their genre)
 create table tracks (id int primary key, genre_id int not null references genres(id),
                      shipper_id int not null references shippers(id),
                      territory_id int not null references territories(id),
-                     minutes float8 not null, price numeric(5,2) not null);
+                     minutes numeric(7,3) not null, price numeric(5,2) not null);
 insert into tracks
 select i, g, 1 + (i % 3), 1 + (i * 7) % 24,
-       case g when 1 then 5 when 9 then 12 else 3 end + random() * 2,
+       round((case g when 1 then 5 when 9 then 12 else 3 end + random() * 2)::numeric, 3),
        case when g = 9 then 1.99 else 0.99 end
 from (select i, case when random() < 0.45 then 1
                      else 2 + floor(random() * {len(GENRES) - 1})::int end as g
