@@ -87,8 +87,6 @@ def table_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict
 
 def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dict[str, str]:
     """MySQL keeps no write counters; its last-update time per table stands in for them."""
-    from synth_assets.mysql_source import _quote
-
     updated = dict(
         conn.execute(
             sa.text(
@@ -100,9 +98,10 @@ def _mysql_fingerprints(conn: Connection, schema: Schema, config: Config) -> dic
     )
     out = {}
     for name, table in schema.tables.items():
-        rows = conn.execute(
-            sa.text(f"select count(*) from {_quote(schema.name)}.{_quote(name)}")
-        ).scalar_one()
+        # quoted by the dialect (backticks): the PostgreSQL quotes of mysql_source._quote made
+        # every refresh of a MySQL source fail here, before anything was read
+        relation = sa.table(name, schema=schema.name)
+        rows = conn.execute(sa.select(sa.func.count()).select_from(relation)).scalar_one()
         out[name] = _table_digest(config, table, int(rows), str(updated.get(name)))
     return out
 

@@ -107,6 +107,8 @@ def fit_model(
     before rare values were replaced, where the categories that imply others are found."""
     columns = [c for c in table.columns if roles[c.name].role == R.MODEL]
     hidden = latent_columns(latent)
+    if config.is_reference(table.name):  # published as production has it: nothing to learn
+        columns, hidden = [], []
     if hidden:
         frame = pd.concat([frame, latent], axis=1)
         columns = columns + hidden

@@ -17,7 +17,14 @@ import sqlalchemy as sa
 
 from synth_assets.config import Source
 from synth_assets.db import source_snapshot, sqlalchemy_url
-from synth_assets.refresh import gate, prepare_suites, publish_to, read_source, synthesize
+from synth_assets.refresh import (
+    gate,
+    prepare_suites,
+    publish_to,
+    read_source,
+    run_refresh,
+    synthesize,
+)
 from tests.conftest import make_config
 from tests.helpers import orphan_counts, scalar
 
@@ -201,3 +208,40 @@ def test_a_mysql_source_keeps_children_per_parent_and_sums(make_database) -> Non
         where p.total <> l.s"""
     assert scalar(dev, broken) == 0
     assert scalar(dev, "select count(distinct total) from purchase") > 50
+
+
+def test_a_mysql_reference_table_is_published_whole(make_database) -> None:  # type: ignore[no-untyped-def]
+    statements = [
+        "create table currency (code char(3) primary key, name varchar(40) not null) engine=InnoDB",
+        """create table payment (id int primary key, currency char(3) not null,
+            amount decimal(10,2) not null, foreign key (currency) references currency(code))
+            engine=InnoDB""",
+    ]
+
+    def fill(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(
+            "insert into currency select concat('C', lpad(n, 2, '0')), concat('Currency ', n) "
+            "from " + _numbers(80)
+        )
+        conn.exec_driver_sql(
+            "insert into payment select n, concat('C', lpad(1 + mod(n * 7, 80), 2, '0')), "
+            "mod(n * 13, 500) + 0.25 from " + _numbers(300)
+        )
+
+    with _database(statements, fill) as source:
+        dev = make_database("mysql_reference_dev")
+        config = make_config(
+            source,
+            {"dev": dev},
+            max_rows_per_table=50,
+            tables={"overrides": {"currency": {"reference": True}}},
+        )
+        config = config.model_copy(update={"source": Source(url=source)})
+        run_refresh(config)
+        with source_snapshot(source) as conn:
+            real = sorted(tuple(r) for r in conn.exec_driver_sql("select code, name from currency"))
+        with psycopg.connect(dev) as conn:
+            published = sorted(conn.execute("select code, name from currency").fetchall())
+        assert published == real and len(published) == 80  # whole, past the cap of 50
+        assert scalar(dev, "select count(*) from payment") == 300
+        assert all(v == 0 for v in orphan_counts(dev, read_source(config)[0]).values())

@@ -25,7 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBSET = ["customers", "addresses", "employees", "orders"]
 
 
-def _setup(tmp: Path, source: str, dev: str, include: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _setup(  # type: ignore[no-untyped-def]
+    tmp: Path,
+    source: str,
+    dev: str,
+    include: list[str] | None = None,
+    overrides: dict[str, dict] | None = None,
+):
     data = {
         "source": {"url": source, "schema": "public"},
         "environments": {"dev": {"url": dev, "schema": "public"}},
@@ -35,6 +41,8 @@ def _setup(tmp: Path, source: str, dev: str, include: list[str] | None = None): 
     }
     if include:
         data["tables"] = {"include": include}
+    if overrides:
+        data.setdefault("tables", {})["overrides"] = overrides
     path = tmp / "prodtwin.yaml"
     path.write_text(yaml.safe_dump(data))
     config = load_config(path)
@@ -136,6 +144,30 @@ def test_nightly_job_refreshes_with_real_resources(
     again = _run(settings)
     assert again.success and again.get_asset_materialization_events() == []
     assert scalar(dev, "select count(*) from public.customers") == 2000
+
+
+def test_reference_tables_are_published_as_they_are_and_checked_for_personal_data(
+    tmp_path: Path, demo_source: str, make_database
+) -> None:  # type: ignore[no-untyped-def]
+    dev = make_database("dagster_reference")
+    tables = ["categories", "products", "tags", "product_tags"]
+    overrides = {"categories": {"reference": True}, "tags": {"reference": True}}
+    settings, _ = _setup(tmp_path, demo_source, dev, tables, overrides)
+    result = _run(settings)
+    assert result.success
+    privacy = {
+        c.asset_key.path[-1]: c
+        for c in result.get_asset_check_evaluations()
+        if c.asset_key.path[0] == "staged" and c.check_name == "privacy"
+    }
+    assert privacy["categories"].passed and "reference table" in privacy["categories"].metadata
+    assert "reference table" not in privacy["products"].metadata
+    query = "select id, name, parent_id from categories order by id"
+    with psycopg.connect(demo_source) as a, psycopg.connect(dev) as b:
+        assert b.execute(query).fetchall() == a.execute(query).fetchall()
+        tags = "select id, name from tags order by id"
+        assert b.execute(tags).fetchall() == a.execute(tags).fetchall()
+    assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
 
 
 def test_a_failing_check_blocks_the_publish(

@@ -157,3 +157,28 @@ def test_a_reference_row_keeps_its_count_when_more_rows_resemble_it() -> None:
     for stretch, small in ((False, 10), (True, 55)):
         idx = parents_by_label(np.random.default_rng(3), counts, parents, rows, wants, stretch)
         assert np.bincount(idx, minlength=2).tolist() == [small, 110 - small]
+
+
+def test_a_reference_table_is_read_whole_past_the_row_cap(make_database) -> None:  # type: ignore[no-untyped-def]
+    source = make_database("reference_cap")
+    with psycopg.connect(source) as conn:
+        conn.execute(
+            """
+            create table postcodes (code text primary key, zone text not null);
+            insert into postcodes select lpad(i::text, 5, '0'), 'Zone ' || (i % 40)
+            from generate_series(1, 300) i;
+            create table stores (id int primary key, code text not null references postcodes,
+                                 area float8 not null);
+            insert into stores select i, lpad((1 + i % 300)::text, 5, '0'), 50 + i % 97
+            from generate_series(1, 400) i;
+            """
+        )
+    dev = make_database("reference_cap_dev")
+    overrides = {"postcodes": {"reference": True}}
+    config = make_config(
+        source, {"dev": dev}, max_rows_per_table=100, tables={"overrides": overrides}
+    )
+    run_refresh(config)
+    query = "select code, zone from postcodes"
+    assert _rows(dev, query) == _rows(source, query)  # all 300, not a sample of 100
+    assert scalar(dev, "select count(*) from stores") == 400
