@@ -64,7 +64,13 @@ def run_nightly(
         summary.values[tuple(mat.asset_key.path)] = _metadata(mat.metadata)
     for check in result.get_asset_check_evaluations():
         key = (*check.asset_key.path, check.check_name)
-        summary.values[key] = {"passed": check.passed, **_metadata(check.metadata)}
+        # "outcome": the check's own verdict; its metadata may hold a "passed" of its own (the
+        # expectations check's count of expectations met), which once hid a failed check
+        summary.values[key] = {
+            "passed": check.passed,
+            **_metadata(check.metadata),
+            "outcome": check.passed,
+        }
     if not result.success:
         raise ProdtwinError(_failure(result, summary))
     return summary
@@ -74,7 +80,7 @@ def _failure(result: dg.ExecuteInProcessResult, summary: RunSummary) -> str:
     failed_checks = [
         str(v.get("failures") or v.get("problems") or "")
         for k, v in summary.values.items()
-        if len(k) == 4 and v.get("passed") is False
+        if len(k) == 4 and v.get("outcome") is False
     ]
     if failed_checks:
         return "the gate refused the synthetic data; nothing was published:\n" + "\n".join(
@@ -148,5 +154,5 @@ def dbt_line(summary: RunSummary, env: str) -> str:
     tests = [v for k, v in summary.values.items() if len(k) == 4 and k[:2] == ("dbt", env)]
     if not models and not tests:
         return "not run"
-    passed = sum(1 for v in tests if v.get("passed"))
+    passed = sum(1 for v in tests if v.get("outcome"))
     return f"{len(models)} models built, {passed}/{len(tests)} data tests passed"

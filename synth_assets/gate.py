@@ -9,7 +9,9 @@ stays as it was. Data Docs (GX's HTML) are written for every run, passed or not.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +123,21 @@ def _batches(
     return [(table, f"select * from {relation}", plain), *batches]
 
 
+def _domain_object(table: str, config: Any) -> Any:
+    """A suite's expectation as GX runs it; one a hand edit made invalid (a maximum below the
+    minimum) is an error naming the table's suite, the expectation and GX's reason."""
+    try:
+        return config.to_domain_obj()
+    except Exception as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = re.sub(r"\s*\(type=[^)]*\)$", "", lines[-1]) if lines else type(error).__name__
+        raise ProdtwinError(
+            f"the expectation suite of table {table} is invalid: {config.type} "
+            f"{json.dumps(dict(config.kwargs), default=str)}: {reason}; fix it in the suite "
+            "file or regenerate the suite (prodtwin expectations generate)"
+        ) from None
+
+
 def _close(sources: list[Any]) -> None:
     """Close every data source's connection pool now: GX keeps one pool per data source (one
     per table here) until its objects are garbage collected, and a warehouse's connection slots
@@ -206,7 +223,7 @@ def validate_schema(
                 for config in configs:
                     # add_expectation, not add_expectation_configuration: the latter upserts
                     # by domain, so a second expectation of a kind would replace the first
-                    suite.add_expectation(config.to_domain_obj())
+                    suite.add_expectation(_domain_object(table, config))
                 suite = context.suites.add(suite)
                 definitions.append(
                     context.validation_definitions.add(

@@ -73,12 +73,10 @@ def test_refresh_prints_the_summary_and_exits_0(
 def test_a_refused_gate_is_its_reason_without_dagsters_stack(make_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     source, dev = make_database("cli_refused"), make_database("cli_refused_dev")
     with psycopg.connect(source) as conn:
-        # a grid: one customer a day, the country cycling with the day, so a synthetic day and
-        # country land on a training customer's and the distance check refuses the table
         conn.execute(
-            "create table customer (id int primary key, country text not null, since date "
-            "not null); insert into customer select i, (array['DE', 'US', 'GB'])[1 + i % 3], "
-            "date '2020-01-01' + i from generate_series(1, 200) i"
+            "select setseed(0.5); create table customer (id int primary key, country text not "
+            "null, spend float8 not null); insert into customer select i, (array['DE', 'US', "
+            "'GB'])[1 + floor(random() * 3)::int], random() * 900 from generate_series(1, 200) i"
         )
     config = tmp_path / "prodtwin.yaml"
     config.write_text(
@@ -87,13 +85,31 @@ def test_a_refused_gate_is_its_reason_without_dagsters_stack(make_database, tmp_
         f"validation: {{expectations_dir: '{tmp_path}/exp', reports_dir: '{tmp_path}/reports'}}\n"
         f"orchestration: {{storage_dir: '{tmp_path}/storage', snapshot: '{tmp_path}/snap.json'}}\n"
     )
+    import json
     import os
 
     env = {**os.environ, "SRC": source, "DEV": dev}
-    result = _run("refresh", "--config", str(config), env=env)
+    assert _run("expectations", "generate", "--config", str(config), env=env).returncode == 0
+    path = tmp_path / "exp" / "public" / "customer.json"
+
+    def edit(**kwargs: int) -> subprocess.CompletedProcess[str]:
+        suite = json.loads(path.read_text())
+        for expectation in suite["expectations"]:
+            if expectation["type"] == "expect_table_row_count_to_be_between":
+                expectation["kwargs"].update(kwargs)
+        path.write_text(json.dumps(suite))
+        return _run("refresh", "--config", str(config), env=env)
+
+    # a hand edit GX cannot run (a maximum below the minimum) names the suite and the reason
+    result = edit(max_value=5)
+    assert result.returncode == 1, result.stderr
+    assert "prodtwin: the expectation suite of table customer is invalid: " in result.stderr
+    assert "min_value (180) must be less than or equal to max_value (5)" in result.stderr
+    # a reviewer tightens the suite in git beyond what the copy can meet: the gate refuses
+    result = edit(min_value=0, max_value=5)
     assert result.returncode == 1, result.stderr
     assert "prodtwin: the gate refused the synthetic data; nothing was published" in result.stderr
-    assert "customer: synthetic rows are too close to production" in result.stderr
+    assert "customer: expect_table_row_count_to_be_between failed: observed 200" in result.stderr
     for noise in ("Traceback", "Stack Trace", "STEP_FAILURE", "stamp_revision"):
         assert noise not in result.stderr, noise
     assert scalar(dev, "select count(*) from pg_tables where schemaname = 'public'") == 0
