@@ -70,9 +70,9 @@ from synth_assets.synthesize import TableModel, fit_table
 
 MIN_NUDGE_VALUES = 20
 RESAMPLE_ROUNDS = 2
-# rows drawn per production-equal row in a round, the nearest that frees it taken: 32, as 4
-# let a planted table's long tracks become short ones (113 -> 101 of 1,500), 32 kept them all;
-# at most RESAMPLE_ROWS in all, so that memory follows the chunk
+# rows drawn per production-equal row in a round, the nearest that frees it taken: 32, as with
+# 4 a planted table's long tracks became short ones (the model's 106 of 1,500 came out 101; 106
+# with 32); at most RESAMPLE_ROWS in all, so that memory follows the chunk
 RESAMPLE_CANDIDATES = 32
 RESAMPLE_ROWS = 200_000
 NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
