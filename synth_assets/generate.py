@@ -75,6 +75,7 @@ RESAMPLE_ROUNDS = 2
 # with 32); at most RESAMPLE_ROWS in all, so that memory follows the chunk
 RESAMPLE_CANDIDATES = 32
 RESAMPLE_ROWS = 200_000
+MAX_DEDUPE_GRID = 5_000_000  # grid points a unique column's free values are looked for among
 NUDGE_ROUNDS = 64  # dense columns (a price to the cent, 1.2 production rows per cent) need room
 
 
@@ -179,24 +180,49 @@ def _not_production(
     return values
 
 
-def _dedupe(values: pd.Series, rng: np.random.Generator) -> pd.Series:
-    """Make a modelled column unique: duplicates move just above the maximum."""
+def _dedupe(values: pd.Series, rng: np.random.Generator, step: float | None = None) -> pd.Series:
+    """Make a modelled column unique: duplicates move just above the maximum, or, given the
+    column's ``step`` (a day for a date, a cent, the step production's values are on; in
+    seconds for times), each to the free value on that grid nearest it inside the span where
+    there is one (a date dimension's days stay in its years). One second above the maximum
+    made a date column's duplicates equal again once published as dates."""
     dup = values.duplicated() & values.notna()
     if not dup.any():
         return values
-    if pd.api.types.is_numeric_dtype(values):
-        step = 1
-        start = values.max() + step
-        values = values.copy()
-        values[dup] = start + np.arange(int(dup.sum())) * step
-        return values
-    if pd.api.types.is_datetime64_any_dtype(values):
-        values = values.copy()
-        values[dup] = values.max() + pd.to_timedelta(np.arange(1, int(dup.sum()) + 1), unit="s")
-        return values
-    return values.astype(str).where(
-        ~dup, values.astype(str) + "-" + pd.Series(range(len(values))).astype(str)
-    )
+    timed = pd.api.types.is_datetime64_any_dtype(values)
+    if not timed and not pd.api.types.is_numeric_dtype(values):
+        return values.astype(str).where(
+            ~dup, values.astype(str) + "-" + pd.Series(range(len(values))).astype(str)
+        )
+    tz = getattr(values.dt, "tz", None) if timed else None
+    if timed:
+        naive = values.dt.tz_convert("UTC").dt.tz_localize(None) if tz is not None else values
+        x = (naive - pd.Timestamp(0)).dt.total_seconds().to_numpy(dtype="float64")
+    else:
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    unit = step or 1.0
+    grid = np.round(x / unit) if step else x / unit
+    moved = np.flatnonzero(dup.to_numpy())
+    taken = np.unique(grid[np.isfinite(grid)])
+    free = np.zeros(0)
+    if step and taken[-1] - taken[0] < MAX_DEDUPE_GRID:
+        free = np.setdiff1d(np.arange(taken[0], taken[-1] + 1), taken)
+    k = min(len(free), len(moved))
+    near = moved if k == len(moved) else np.sort(rng.permutation(moved)[:k]) if k else moved[:0]
+    near = near[np.argsort(grid[near], kind="stable")]
+    if k:  # in order: the i-th smallest duplicate takes a free value at or above its own
+        want = np.searchsorted(free, grid[near])
+        slot = np.maximum.accumulate(want - np.arange(k)) + np.arange(k)
+        grid[near] = free[np.minimum(slot, len(free) - k + np.arange(k))]
+    rest = np.setdiff1d(moved, near)
+    grid[rest] = np.floor(taken[-1]) + 1 + np.arange(len(rest))
+    out = values.copy()
+    if timed:
+        stamps = pd.Series(pd.to_datetime(grid[moved] * unit, unit="s"), index=values.index[moved])
+        out[dup] = stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else stamps
+    else:
+        out[dup] = np.round(grid[moved] * unit, decimals_of(unit) if step else 12)
+    return out
 
 
 @dataclass
@@ -697,7 +723,7 @@ def _make_chunk(
     # after the resampling, which would otherwise bring duplicates back
     for col in table.columns:
         if roles[col.name].role == R.MODEL and roles[col.name].unique:
-            frame[col.name] = _dedupe(frame[col.name], rng)
+            frame[col.name] = _dedupe(frame[col.name], rng, _unit(ctx, table, col))
     rules = [c.expression for c in table.checks]
     if profile.stats is not None:
         rules += [r.expression() for r in profile.stats.relations]
@@ -711,6 +737,17 @@ def _make_chunk(
         acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
     return frame
+
+
+def _unit(ctx: _Context, table: Table, col: Column) -> float | None:
+    """The grid a unique modelled column's values are on (seconds for times), for _dedupe."""
+    if col.kind == "date":
+        return 86_400.0
+    if col.kind == "integer":
+        return 1.0
+    if col.kind == "numeric" and col.numeric_scale is not None:
+        return 10.0**-col.numeric_scale
+    return _steps(ctx, table).get(col.name)
 
 
 def _snap(ctx: _Context, table: Table, frame: pd.DataFrame) -> None:

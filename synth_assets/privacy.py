@@ -317,7 +317,9 @@ def check_privacy(
         if result.copies:
             result.problems.append(
                 f"{table.name}: {result.copies} synthetic rows equal a production row on all "
-                f"non-key columns ({', '.join(columns)})"
+                f"non-key columns ({', '.join(columns)}); if {table.name} is lookup data (a "
+                f"calendar, a list of currencies), tables.overrides.{table.name}.reference: true "
+                "publishes it as production has it"
             )
     for name, role in roles.items():
         if role.role != R.PII or name not in synthetic:

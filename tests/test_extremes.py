@@ -240,3 +240,24 @@ def test_an_infinite_date_is_refused_with_table_and_column(make_database) -> Non
     ):
         run_refresh(make_config(source, {"dev": dev}))
     assert _row(dev, "select count(*) from pg_namespace where nspname like 'public%'")[0] == 1
+
+
+def test_a_unique_date_column_stays_unique_and_in_its_span(make_database) -> None:  # type: ignore[no-untyped-def]
+    """Duplicates of a unique date moved a second above the maximum, the same date once
+    published as a date: PostgreSQL refused the UNIQUE index and nothing was published. They
+    now take free days near them, inside production's span."""
+    source = make_database("unique_days")
+    with psycopg.connect(source) as conn:
+        conn.execute(
+            "select setseed(0.7); create table daily (id int primary key, day date not null "
+            "unique, visits int not null); insert into daily select row_number() over (), d, "
+            "(100 + random() * 900)::int from (select distinct date '2022-01-01' + (random() * "
+            "729)::int as d from generate_series(1, 330)) s"
+        )
+    dev = make_database("unique_days_dev")
+    run_refresh(make_config(source, {"dev": dev}))
+    with psycopg.connect(source) as conn:
+        low, high, rows = conn.execute("select min(day), max(day), count(*) from daily").fetchone()
+    with psycopg.connect(dev) as conn:
+        found = conn.execute("select min(day), max(day), count(distinct day) from daily").fetchone()
+    assert found[2] == rows and low <= found[0] and found[1] <= high, (found, low, high, rows)
