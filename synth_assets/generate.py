@@ -39,6 +39,7 @@ from synth_assets.keys import (
     self_parents,
     tree_parents,
 )
+from synth_assets.lookup import lookup_hints
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
 from synth_assets.privacy import encode
@@ -997,6 +998,7 @@ class Generation:
         self.children = children or schema
         self.ctx.sum_rules, notes = enforceable(extract.profiles, config, plan)
         self.ctx.notes += notes
+        self.ctx.notes += lookup_hints(schema, extract.frames, roles, config)
         for name in plan.order:
             rules = getattr(extract.profiles[name], "row_rules", [])  # none in older pickles
             self.ctx.row_rules[name] = usable_row_rules(rules, roles[name])

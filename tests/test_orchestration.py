@@ -138,6 +138,12 @@ def test_nightly_job_refreshes_with_real_resources(
     assert isinstance(handle, SyntheticTable) and handle.path.is_file()
     assert handle.rows == scalar(dev, "select count(*) from public.order_items")
     assert handle.path.read_text().count("\n") == handle.rows
+    # the generation's notes reach the quality report, as the engine's do: the demo's tags
+    # look like lookup data, and the report says which setting publishes them as they are
+    report = Path(result.output_for_node("quality_report")).with_name("quality.json")
+    notes = json.loads(report.read_text())["notes"]
+    assert any(n.startswith("table tags looks like lookup data") for n in notes), notes
+    assert handle.notes and set(handle.notes) <= set(notes)
     models = list((tmp_path / "st" / "model").glob("*"))
     assert len(models) == len(settings.schema.tables)  # kept for re-runs without refitting
     # production unchanged: the next nightly reads fingerprints only and skips every step

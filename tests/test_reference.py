@@ -182,3 +182,17 @@ def test_a_reference_table_is_read_whole_past_the_row_cap(make_database) -> None
     query = "select code, zone from postcodes"
     assert _rows(dev, query) == _rows(source, query)  # all 300, not a sample of 100
     assert scalar(dev, "select count(*) from stores") == 400
+
+
+def test_the_notes_name_tables_that_look_like_lookup_data(referenced, make_database) -> None:  # type: ignore[no-untyped-def]
+    source, _, report = referenced
+    assert not [n for n in report.synthetic.notes if "looks like lookup data" in n]
+    dev = make_database("reference_hints_dev")
+    notes = run_refresh(make_config(source, {"dev": dev})).synthetic.notes
+    hinted = {n.split()[1] for n in notes if "looks like lookup data" in n}
+    # shippers have phone numbers (personal data); territories point at regions, not marked
+    assert hinted == {"genres", "regions"}, notes
+    assert (
+        "table genres looks like lookup data (9 rows, name generated as new words): if it is, "
+        "tables.overrides.genres.reference: true publishes production's rows" in notes
+    )

@@ -98,6 +98,7 @@ class SyntheticTable:
     rows: int
     sample: pd.DataFrame
     view: ParentView
+    notes: tuple[str, ...] = ()  # the generation's notes (the same on every table of a run)
 
 
 @dataclass
@@ -292,11 +293,18 @@ def synthetic_asset(settings: Settings) -> dg.AssetsDefinition:
         result = generate_all(
             config, schema, generation_order(schema), data, fitted, spill, settings.schema
         )
+        notes = tuple(result.notes)  # cycles cut, rules enforced, rare values left out, hints
+        for note in notes:
+            context.log.info(note)
         for t in tables:
             stats = result.stats[t]
             yield dg.Output(
                 SyntheticTable(
-                    result.tables()[t], stats.rows_generated, result.samples[t], result.views[t]
+                    result.tables()[t],
+                    stats.rows_generated,
+                    result.samples[t],
+                    result.views[t],
+                    notes,
                 ),
                 output_name=ident("synthetic", t),
                 metadata={
@@ -444,7 +452,10 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
         config = config_of(context, settings)
         schema, data = assemble(settings.schema.name, by_table(tables, "extract", inputs))
         # bounded samples of the synthetic tables, as the CLI's report uses
-        frames = {t: h.sample for t, h in by_table(tables, "synthetic", inputs).items()}
+        handles = by_table(tables, "synthetic", inputs)
+        frames = {t: h.sample for t, h in handles.items()}
+        # the generation's notes (rare values left out among them), as the engine's report has
+        notes = list(dict.fromkeys(n for h in handles.values() for n in h.notes))
         fitted = by_table(tables, "model", inputs)
         model = model_of(fitted)
         utility = evaluate_utility(schema, model.roles, model.train, model.holdout, frames, config)
@@ -456,7 +467,7 @@ def quality_asset(settings: Settings) -> dg.AssetsDefinition:
             out,
             seed=config.seed,
             utility=[u.as_dict() for u in utility],
-            notes=[s.describe() for f in fitted.values() for s in f.suppressed],
+            notes=notes or [s.describe() for f in fitted.values() for s in f.suppressed],
         )
         context.add_output_metadata(
             {
