@@ -608,11 +608,11 @@ def _reference_rows(ctx: _Context, table: Table) -> pd.DataFrame:
     latent = profile.latent if profile.latent is not None else pd.DataFrame(index=production.index)
     frame = pd.concat([production, latent.loc[production.index]], axis=1).reset_index(drop=True)
     roles = ctx.roles[table.name]
-    for col in table.columns:
-        if roles[col.name].role == R.PII:
-            frame[col.name] = _fill_column(ctx, table, col, roles[col.name], len(frame), rng)
-    ctx.stats[table.name].rows_generated = len(frame)
     generated = [c.name for c in table.columns if roles[c.name].role == R.PII]
+    for name in generated:
+        col = table.column(name)
+        frame[name] = _fill_column(ctx, table, col, roles[name], len(frame), rng)
+    ctx.stats[table.name].rows_generated = len(frame)
     ctx.notes.append(
         f"table {table.name}: reference table, production's {len(frame)} rows published as they "
         "are" + (f" but for {', '.join(generated)} (personal data, generated)" if generated else "")
@@ -867,8 +867,8 @@ def _avoid_copies(
         _snap(ctx, table, fresh)  # compared as they will be published
         current = frame.loc[frame.index[rows]].reset_index(drop=True)
         frees = np.zeros((m, per_row), dtype=bool)
+        redrawn = current[columns].copy()  # its modelled columns are each candidate's in turn
         for k in range(per_row):
-            redrawn = current[columns].copy()
             for name in modelled:  # the dtype production is hashed in
                 redrawn[name] = fresh[name].array[k * m : (k + 1) * m]
             # on the compared columns only: a hidden children count drawn with the row is no
