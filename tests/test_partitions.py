@@ -108,3 +108,78 @@ def settings_with(settings: Settings, table: str, column: str) -> Settings:
         settings.orchestration,
         settings.schema,
     )
+
+
+# a lookup table (reference) and a fact table partitioned by day that points at it: each
+# channel's visits have amounts of their own size, so a day whose visits were attached without
+# the lookup link would give every channel the same mean amount
+LOOKUP_FACTS = """
+select setseed(0.3);
+create table channels (id int primary key, name text not null unique);
+insert into channels values (1, 'web'), (2, 'store'), (3, 'phone'), (4, 'partner');
+create table visits (id int primary key, channel_id int not null references channels(id),
+                     visited_at timestamptz not null, amount numeric(8,2) not null);
+insert into visits
+select i, c, timestamptz '2024-03-01 00:00+00' + (i % 10) * interval '1 day' + random() * interval '20 h',
+       round((case c when 1 then 20 when 2 then 80 when 3 then 40 else 150 end
+              * (0.8 + random() * 0.4))::numeric, 2)
+from (select i, case when random() < 0.5 then 1 when random() < 0.5 then 2
+                     when random() < 0.6 then 3 else 4 end as c
+      from generate_series(1, 3000) i) s;
+"""
+PER_CHANNEL = """
+select c.name, count(*), avg(v.amount)::float8
+from visits v join channels c on c.id = v.channel_id
+where v.visited_at >= %s::timestamptz and v.visited_at < %s::timestamptz + interval '1 day'
+group by c.name
+"""
+
+
+def test_a_day_of_facts_attaches_to_its_lookup_rows_as_production_did(
+    tmp_path: Path, make_database
+) -> None:  # type: ignore[no-untyped-def]
+    source, dev = make_database("lookup_days"), make_database("lookup_days_dev")
+    with psycopg.connect(source) as conn:
+        conn.execute(LOOKUP_FACTS)
+    data = {
+        "source": {"url": source, "schema": "public"},
+        "environments": {"dev": {"url": dev, "schema": "public"}},
+        "seed": 42,
+        "tables": {
+            "overrides": {
+                "channels": {"reference": True},
+                "visits": {"partition": {"column": "visited_at", "start": "2024-03-01"}},
+            }
+        },
+        "validation": {"expectations_dir": str(tmp_path / "exp"), "reports_dir": str(tmp_path)},
+        "orchestration": {"snapshot": str(tmp_path / "snap.json"), "storage_dir": str(tmp_path)},
+    }
+    path = tmp_path / "prodtwin.yaml"
+    path.write_text(yaml.safe_dump(data))
+    settings = Settings(
+        str(path),
+        str(tmp_path),
+        ("dev",),
+        Orchestration(**data["orchestration"]),
+        read_schema(load_config(path)),
+    )
+    defs = build_definitions(settings)
+    day = "2024-03-03"
+    assert defs.resolve_job_def("nightly_refresh").execute_in_process(partition_key=day).success
+
+    def per_channel(url: str) -> dict[str, tuple[float, float]]:
+        with psycopg.connect(url) as conn:
+            conn.execute("set time zone 'UTC'")
+            rows = conn.execute(PER_CHANNEL, (day, day)).fetchall()
+        total = sum(n for _, n, _ in rows)
+        return {name: (n / total, amount) for name, n, amount in rows}
+
+    real, synthetic = per_channel(source), per_channel(dev)
+    assert scalar(dev, "select count(*) from visits") == 300  # that day's production volume
+    assert set(synthetic) == set(real)  # the lookup rows by their own names
+    for name, (share, amount) in real.items():
+        assert abs(synthetic[name][0] - share) < 0.08, (name, synthetic[name], real[name])
+        assert abs(synthetic[name][1] - amount) < 0.15 * amount, (name, synthetic[name], amount)
+    query = "select id, name from channels order by id"
+    with psycopg.connect(source) as a, psycopg.connect(dev) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
