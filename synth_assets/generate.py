@@ -27,6 +27,7 @@ from synth_assets.carries import carry
 from synth_assets.checks import repair
 from synth_assets.config import Config
 from synth_assets.errors import SchemaError
+from synth_assets.exclusion import Rule, keep_apart, latest_end, rules_of
 from synth_assets.extract import Extract, TableProfile
 from synth_assets.keys import (
     NO_PARENT,
@@ -324,6 +325,8 @@ class _Context:
     summing: dict[str, list[tuple[str, ForeignKey, Accumulator]]] = field(default_factory=dict)
     row_rules: dict[str, list[RowRule]] = field(default_factory=dict)  # sums.RowRule enforced
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # resolution.step_of
+    # exclusion.Rule kept per table, with production's latest end of its span
+    exclusions: dict[str, list[tuple[Rule, float]]] = field(default_factory=dict)
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -516,6 +519,9 @@ def whole_reason(ctx: _Context, table: Table, shape: _Shape) -> str | None:
     for cols in table.unique_sets():
         if not set(cols) & counted and not (driver is not None and driver <= set(cols)):
             return f"its unique columns ({', '.join(cols)}) could repeat across chunks"
+    for rule, _ in ctx.exclusions.get(table.name, []):
+        if not (driver is not None and driver <= set(rule.equal)):
+            return f"its exclusion constraint {rule.constraint} could be broken across chunks"
     return None
 
 
@@ -733,6 +739,8 @@ def _make_chunk(
             stats.repaired += repair(
                 frame, rule, rng, set(table.primary_key), shape.fk_columns, _steps(ctx, table)
             )
+    for rule, latest in ctx.exclusions.get(table.name, []):  # no two bookings of a room overlap
+        stats.repaired += keep_apart(frame, table, rule, latest)
     derive(table, frame, derived)  # terms redrawn or repaired since
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
         acc.add(table, fk, ctx.views[parent].keys, frame)
@@ -1003,6 +1011,16 @@ class Generation:
             rules = getattr(extract.profiles[name], "row_rules", [])  # none in older pickles
             self.ctx.row_rules[name] = usable_row_rules(rules, roles[name])
             self.ctx.notes += [f"enforced: {r.describe(name)}" for r in self.ctx.row_rules[name]]
+            table, production = schema.tables[name], extract.frames.get(name, pd.DataFrame())
+            kept, skipped = rules_of(table)
+            if kept and config.override(name).partition is not None:
+                skipped += [
+                    f"table {name}: exclusion constraint {r.constraint} holds within each day; "
+                    "it is not published, since the table is refreshed a day at a time"
+                    for r in kept
+                ]
+            self.ctx.exclusions[name] = [(r, latest_end(production, table, r.span)) for r in kept]
+            self.ctx.notes += [f"enforced: {r.describe(name)}" for r in kept] + skipped
         for name, given in (parents or {}).items():
             self.ctx.views[name] = (
                 given

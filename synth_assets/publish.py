@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from synth_assets.errors import PublishError
+from synth_assets.exclusion import rules_of
 from synth_assets.schema import Column, ForeignKey, Schema, Table
 from synth_assets.tasks import Task, run_tasks
 
@@ -364,8 +365,16 @@ def raise_maintenance_memory(cur: psycopg.Cursor) -> None:
         )
 
 
-def add_keys(cur: psycopg.Cursor, table: Table, target: str, on_step: StepHook = _no_step) -> None:
-    """Primary key, UNIQUE and CHECK of one loaded table; PostgreSQL validates every row."""
+def add_keys(
+    cur: psycopg.Cursor,
+    table: Table,
+    target: str,
+    on_step: StepHook = _no_step,
+    whole: bool = True,
+) -> None:
+    """Primary key, UNIQUE, CHECK and EXCLUDE of one loaded table; PostgreSQL validates every
+    row. A table refreshed a day at a time (not ``whole``) gets no exclusion constraint: its
+    days are generated apart, so a span of one day may overlap one of another."""
     raise_maintenance_memory(cur)
     t = _q(target, table.name)
     on_step(f"constraints {table.name}")
@@ -378,9 +387,10 @@ def add_keys(cur: psycopg.Cursor, table: Table, target: str, on_step: StepHook =
             )
         )
     for u in table.uniques:
+        deferral = _deferral(u.deferrable, u.initially_deferred)
         cur.execute(
-            sql.SQL("alter table {} add constraint {} unique ({})").format(
-                t, sql.Identifier(u.name), _ident_list(u.columns)
+            sql.SQL("alter table {} add constraint {} unique ({}){}").format(
+                t, sql.Identifier(u.name), _ident_list(u.columns), deferral
             )
         )
     for c in table.checks:
@@ -391,6 +401,41 @@ def add_keys(cur: psycopg.Cursor, table: Table, target: str, on_step: StepHook =
                 t, sql.Identifier(c.name), sql.SQL(c.expression)
             ),
         )
+    kept = {r.constraint for r in rules_of(table)[0]} if whole else set()
+    for x in table.exclusions:  # those not kept: the refresh's notes say why
+        if x.name in kept:
+            _with_exclusion(
+                table.name,
+                x.name,
+                sql.SQL("alter table {} add constraint {} {}").format(
+                    t, sql.Identifier(x.name), sql.SQL(x.definition)
+                ),
+                cur,
+            )
+
+
+def _deferral(deferrable: bool, initially_deferred: bool) -> sql.Composable:
+    if not deferrable:
+        return sql.SQL("")
+    return sql.SQL(" deferrable initially deferred" if initially_deferred else " deferrable")
+
+
+def _with_exclusion(table: str, name: str, statement: sql.Composable, cur: psycopg.Cursor) -> None:
+    try:
+        cur.execute(statement)
+    except pg_errors.ExclusionViolation as error:
+        raise PublishError(
+            f"table {table}: the synthetic rows break exclusion constraint {name} "
+            f"({error.diag.message_detail}); this is a prodtwin bug, please report it"
+        ) from None
+    except (pg_errors.UndefinedObject, pg_errors.UndefinedFunction) as error:
+        raise PublishError(
+            f"table {table}: exclusion constraint {name} needs what the warehouse does not have "
+            f"({error.diag.message_primary}). For = on a plain column inside a gist constraint "
+            "that is the btree_gist extension: create it in the warehouse's database, in a "
+            "schema other than the published one (create schema extensions; create extension "
+            "btree_gist schema extensions), or exclude the table (tables.exclude)"
+        ) from None
 
 
 def add_foreign_keys(
@@ -732,7 +777,7 @@ def staging_tasks(
         out.append(
             Task(
                 f"keys {name}",
-                lambda cur, t=table: add_keys(cur, t, staging, on_step),
+                lambda cur, t=table: add_keys(cur, t, staging, on_step, t.name in tables),
                 frozenset([name]),
                 frozenset(t.name for t in loads[name]),
             )

@@ -72,12 +72,26 @@ class ForeignKey:
 class UniqueConstraint:
     name: str
     columns: tuple[str, ...]
+    deferrable: bool = False  # QA's transaction that swaps two values relies on it
+    initially_deferred: bool = False
 
 
 @dataclass(frozen=True)
 class CheckConstraint:
     name: str
     expression: str  # the boolean expression, without the CHECK keyword
+
+
+@dataclass(frozen=True)
+class ExclusionConstraint:
+    """``EXCLUDE USING gist (room_id WITH =, during WITH &&)``: no two rows whose elements all
+    match by their operators (two bookings of one room that overlap)."""
+
+    name: str
+    definition: str  # as pg_get_constraintdef prints it, WHERE and DEFERRABLE included
+    elements: tuple[str, ...]  # each as pg_get_indexdef prints it: a column or an expression
+    operators: tuple[str, ...]  # one per element: "=", "&&" (schema-qualified outside pg_catalog)
+    columns: tuple[str | None, ...]  # the element's column, None for an expression
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ class Table:
     indexes: tuple[Index, ...] = ()
     partitioning: Partitioning | None = None
     unique_indexes: tuple[UniqueConstraint, ...] = ()  # UNIQUE indexes that back no constraint
+    exclusions: tuple[ExclusionConstraint, ...] = ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -228,6 +243,30 @@ _INDEX_QUERY = sa.text(
 )
 
 
+_CONSTRAINT_QUERY = sa.text(
+    """
+    select c.relname as table_name, k.conname as name, k.contype as type,
+           k.condeferrable as deferrable, k.condeferred as deferred,
+           pg_get_constraintdef(k.oid) as definition,
+           array(select pg_get_indexdef(k.conindid, i, true)
+                 from generate_series(1, coalesce(array_length(k.conexclop, 1), 0)) i) as elements,
+           array(select case when o.oprnamespace = 'pg_catalog'::regnamespace then o.oprname
+                             else o.oprnamespace::regnamespace::text || '.' || o.oprname end
+                 from unnest(k.conexclop) with ordinality as u(op, i)
+                 join pg_operator o on o.oid = u.op order by u.i) as operators,
+           array(select a.attname
+                 from unnest(k.conkey) with ordinality as u(n, i)
+                 left join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n
+                 order by u.i) as columns
+    from pg_constraint k
+    join pg_class c on c.oid = k.conrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = :schema and c.relkind in ('r', 'p') and k.contype in ('u', 'x')
+    order by c.relname, k.conname
+    """
+)
+
+
 def _kind(row: Any) -> str:
     if row.base_category == "A":
         return "array"
@@ -309,6 +348,12 @@ def introspect(conn: Connection, schema: str) -> Schema:
         for r in conn.execute(_TYPE_QUERY, {"schema": schema}).all()
     }
     index_rows = conn.execute(_INDEX_QUERY, {"schema": schema}).all()
+    constraint_rows = conn.execute(_CONSTRAINT_QUERY, {"schema": schema}).all()
+    deferral = {
+        (r.table_name, r.name): (bool(r.deferrable), bool(r.deferred))
+        for r in constraint_rows
+        if r.type == "u"
+    }
 
     table_names = sorted({key[1] for key in cols if key[1] not in partition_parent})
     tables: dict[str, Table] = {}
@@ -378,7 +423,12 @@ def introspect(conn: Connection, schema: str) -> Schema:
             primary_key_name=pk.get("name"),
             foreign_keys=tuple(fk_list),
             uniques=tuple(
-                UniqueConstraint(u["name"], tuple(u["column_names"])) for u in uniques.get(key, [])
+                UniqueConstraint(
+                    u["name"],
+                    tuple(u["column_names"]),
+                    *deferral.get((name, u["name"]), (False, False)),
+                )
+                for u in uniques.get(key, [])
             ),
             checks=tuple(CheckConstraint(c["name"], c["sqltext"]) for c in checks.get(key, [])),
             indexes=tuple(
@@ -393,6 +443,17 @@ def introspect(conn: Connection, schema: str) -> Schema:
                 and not i.get("duplicates_constraint")
                 and None not in i["column_names"]
                 and not (i.get("dialect_options") or {}).get("postgresql_where")
+            ),
+            exclusions=tuple(
+                ExclusionConstraint(
+                    r.name,
+                    r.definition,
+                    tuple(r.elements),
+                    tuple(r.operators),
+                    tuple(r.columns),
+                )
+                for r in constraint_rows
+                if r.type == "x" and r.table_name == name
             ),
             partitioning=(
                 Partitioning(

@@ -17,6 +17,7 @@ from synth_assets.schema import (
     Column,
     DomainType,
     EnumType,
+    ExclusionConstraint,
     ForeignKey,
     Index,
     Partitioning,
@@ -52,13 +53,30 @@ def _table(data: dict[str, Any]) -> Table:
             )
             for f in data["foreign_keys"]
         ),
-        uniques=tuple(UniqueConstraint(u["name"], tuple(u["columns"])) for u in data["uniques"]),
+        uniques=tuple(_unique(u) for u in data["uniques"]),
         checks=tuple(CheckConstraint(**c) for c in data["checks"]),
         indexes=tuple(Index(**i) for i in data["indexes"]),
         partitioning=(Partitioning(part["key"], _tuple(part["partitions"])) if part else None),
-        unique_indexes=tuple(
-            UniqueConstraint(u["name"], tuple(u["columns"])) for u in data.get("unique_indexes", [])
+        unique_indexes=tuple(_unique(u) for u in data.get("unique_indexes", [])),
+        exclusions=tuple(
+            ExclusionConstraint(
+                x["name"],
+                x["definition"],
+                tuple(x["elements"]),
+                tuple(x["operators"]),
+                tuple(x["columns"]),
+            )
+            for x in data.get("exclusions", [])
         ),
+    )
+
+
+def _unique(data: dict[str, Any]) -> UniqueConstraint:
+    return UniqueConstraint(
+        data["name"],
+        tuple(data["columns"]),
+        data.get("deferrable", False),
+        data.get("initially_deferred", False),
     )
 
 
