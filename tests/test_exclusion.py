@@ -83,7 +83,9 @@ def test_the_warehouse_has_production_exclusion_constraints_and_keeps_them(refre
     assert scalar(dev, "select count(*) from tariffs where upper_inf(valid)") <= 1
     # what is not kept is said, not silently dropped
     notes = [n for n in report.synthetic.notes if "exclusion constraint" in n]
-    assert any(n.startswith("table zones: exclusion constraint zones_area_excl is not") for n in notes)
+    assert any(
+        n.startswith("table zones: exclusion constraint zones_area_excl is not") for n in notes
+    )
     assert any("maintenance" in n and n.startswith("enforced:") for n in notes)
 
 
