@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from synth_assets.durations import Duration, as_durations, find_durations, from_durations
 from synth_assets.encoding import Encoder
 from synth_assets.errors import ProdtwinError
 from synth_assets.implied import Implied, find_implied
@@ -477,6 +478,7 @@ class TableModel:
     score_refiners: list[ScoreRefiner] = field(default_factory=list)
     implied: list[Implied] = field(default_factory=list)  # a state within its country
     quotas: dict[str, Quota] = field(default_factory=dict)  # categories' training shares
+    durations: dict[str, Duration] = field(default_factory=dict)  # later times from earlier
 
     def keep_implied(self, frame: pd.DataFrame, seed: int, fixed: str | None = None) -> int:
         """Rows whose pair of implied categories production never has get the finer value
@@ -568,7 +570,11 @@ class TableModel:
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
         restored = self._restore(data.reset_index(drop=True), seed, stratified)
-        return from_model_frame(restored, self.columns)
+        return from_model_frame(self._times(restored), self.columns)
+
+    def _times(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Later times back from their durations (models pickled before have none)."""
+        return from_durations(data, getattr(self, "durations", {}))
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
         """Rows whose ``column`` takes the given values (in random order), the other columns
@@ -706,7 +712,7 @@ class TableModel:
         parts = []
         if len(data):
             restored = self._restore(data.reset_index(drop=True), seed, fixed=column)
-            parts.append(from_model_frame(restored, self.columns))
+            parts.append(from_model_frame(self._times(restored), self.columns))
         unmet = _unmet(wanted[column], data[column] if len(data) else wanted[column].iloc[:0])
         if len(unmet):  # conditions the model could not meet: unconditional rows, given them
             rest = self._draw(len(unmet), seed + 1, stratified=False)
@@ -767,6 +773,8 @@ def fit_table(
         )
     from sdv.metadata import Metadata
 
+    durations = find_durations(data, columns)
+    data = as_durations(data, durations)
     metadata = Metadata.load_from_dict(
         {"tables": {table: {"columns": {c.name: dict(SDTYPES[c.kind]) for c in columns}}}}
     )
@@ -835,6 +843,7 @@ def fit_table(
         scored,
         implied,
         quotas,
+        durations,
     )
 
 

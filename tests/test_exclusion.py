@@ -16,7 +16,7 @@ from tests.conftest import make_config
 from tests.helpers import scalar
 
 # built-in gist operator classes only (the embedded server has no btree_gist): one resource's
-# maintenance windows, a tariff's successive periods (the
+# maintenance windows, shifts as a range of two columns, a tariff's successive periods (the
 # current one open-ended), and a shape prodtwin does not keep (boxes that must not overlap)
 PLANTED = """
 select setseed(0.17);
@@ -31,6 +31,15 @@ select i, tstzrange(timestamptz '2024-01-01 00:00+00' + i * interval '6 h',
                     + (1 + floor(random() * 5)) * interval '1 h'),
        round((50 + random() * 400)::numeric, 2)
 from generate_series(1, 300) i;
+create table shifts (id int primary key, room_id int not null references rooms(id),
+                     starts_at timestamptz not null, ends_at timestamptz not null,
+                     wage numeric(8,2) not null, check (ends_at > starts_at),
+                     exclude using gist (tstzrange(starts_at, ends_at) with &&));
+insert into shifts
+select i, 1 + i % 12, timestamptz '2024-03-01 00:00+00' + i * interval '10 h',
+       timestamptz '2024-03-01 00:00+00' + i * interval '10 h'
+       + (4 + floor(random() * 5)) * interval '1 h', round((15 + random() * 30)::numeric, 2)
+from generate_series(1, 400) i;
 create table tariffs (id int primary key, rate numeric(6,2) not null, valid daterange not null,
                       exclude using gist (valid with &&));
 insert into tariffs
@@ -68,7 +77,7 @@ def test_the_warehouse_has_production_exclusion_constraints_and_keeps_them(refre
     published = _rows(dev, EXCLUSIONS)
     # PostgreSQL checked every synthetic row against them while adding them
     assert published == [r for r in _rows(source, EXCLUSIONS) if r[0] != "zones"]
-    for table in ("maintenance", "tariffs"):
+    for table in ("maintenance", "shifts", "tariffs"):
         assert scalar(dev, f"select count(*) from {table}") == scalar(
             source, f"select count(*) from {table}"
         )
@@ -81,6 +90,9 @@ def test_the_warehouse_has_production_exclusion_constraints_and_keeps_them(refre
     assert real_low <= low and high <= real_high
     # a tariff's periods follow one another; at most one is open-ended, as in production
     assert scalar(dev, "select count(*) from tariffs where upper_inf(valid)") <= 1
+    # shifts last as long as production's (4 to 8 hours), laid end to end at most
+    hours = "select extract(epoch from ends_at - starts_at) / 3600 from shifts"
+    assert {round(h) for (h,) in _rows(dev, hours)} <= {4, 5, 6, 7, 8}
     # what is not kept is said, not silently dropped
     notes = [n for n in report.synthetic.notes if "exclusion constraint" in n]
     assert any(

@@ -1,0 +1,83 @@
+"""Times that follow another time of their row closely (an order shipped days after it was
+placed, a shift that ends hours after it starts) keep production's durations, not only the
+correlation of the two times across the table's months."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from synth_assets.durations import find_durations
+from synth_assets.refresh import run_refresh
+from synth_assets.schema import Column
+from tests.conftest import make_config
+from tests.helpers import scalar
+
+PLANTED = """
+select setseed(0.31);
+create table orders (id int primary key, placed_at timestamptz not null, shipped_at timestamptz,
+                     required_on date not null, amount numeric(8,2) not null);
+insert into orders
+select i, p, case when random() < 0.9 then p + (1 + random() * 4) * interval '1 day' end,
+       (p + interval '28 day')::date, round((20 + random() * 300)::numeric, 2)
+from (select i, timestamptz '2023-01-01 00:00+00' + random() * interval '400 day' as p
+      from generate_series(1, 1500) i) s;
+"""
+DAYS = """
+select percentile_cont(array[0.05, 0.5, 0.95]) within group (order by extract(epoch from
+       shipped_at - placed_at) / 86400) from orders
+"""
+
+
+def test_an_order_ships_and_is_due_as_many_days_after_it_is_placed(make_database) -> None:  # type: ignore[no-untyped-def]
+    source, dev = make_database("durations"), make_database("durations_dev")
+    with psycopg.connect(source) as conn:
+        conn.execute(PLANTED)
+    run_refresh(make_config(source, {"dev": dev}))
+    real, synthetic = scalar(source, DAYS), scalar(dev, DAYS)
+    for got, want in zip(synthetic, real, strict=True):  # 5%, median, 95%: within 0.3 days
+        assert abs(got - want) < 0.3, (synthetic, real)
+    # a date 28 days after a timestamp's day: whole days after it, not 27.4
+    due = (
+        "select count(*) from orders where required_on <> (placed_at at time zone 'UTC')::date + 28"
+    )
+    assert scalar(dev, due) == 0
+    assert scalar(dev, "select count(*) from orders where shipped_at <= placed_at") == 0
+    unshipped = "select avg((shipped_at is null)::int)::float8 from orders"
+    assert abs(scalar(dev, unshipped) - scalar(source, unshipped)) < 0.03
+
+
+def test_a_time_is_modelled_from_the_closest_earlier_one_it_follows() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    day = 86_400.0
+    placed = rng.uniform(0, 400 * day, n)
+    shipped = placed + rng.uniform(1, 5, n) * day
+    delivered = shipped + rng.uniform(1, 3, n) * day
+    required = placed + 28 * day
+    born = rng.uniform(-40 * 365 * day, -20 * 365 * day, n)
+    hired = placed + rng.uniform(-200, 200, n) * day  # follows placed no closer than itself
+    frame = pd.DataFrame(
+        {
+            "born": born,
+            "hired": hired,
+            "placed": placed,
+            "shipped": shipped,
+            "delivered": delivered,
+            "required": required,
+        }
+    )
+    frame.loc[:9, "placed"] = np.nan  # shipped is set there: it cannot follow placed
+    columns = [Column(name, "timestamp with time zone", "timestamptz", True) for name in frame]
+
+    def bases() -> dict[str, str]:
+        return {later: d.base for later, d in find_durations(frame, columns).items()}
+
+    assert bases() in (
+        {"delivered": "shipped", "required": "shipped"},
+        {"delivered": "shipped", "required": "delivered"},
+    )
+    frame.loc[:9, "placed"] = placed[:10]
+    assert bases() == {"shipped": "placed", "delivered": "shipped", "required": "placed"}
+    assert list(bases()) == ["shipped", "delivered", "required"]  # bases first
