@@ -180,15 +180,21 @@ def _spans(frame: pd.DataFrame, table: Table, span: Span) -> _Spans:
     return _Spans(lower, upper, ~np.isnan(lower) & ~np.isnan(upper) & (upper >= lower))
 
 
-def _gap(span: Span, spans: _Spans) -> float:
+def _gap(span: Span, spans: _Spans, table: Table) -> float:
     """Room left between two spans of a group: none for [a, b) ranges, the type's step for
-    closed ones (two '[]' spans that share an end overlap)."""
+    closed ones (two '[]' spans that share an end overlap; a discrete range column is always
+    [a, b) as PostgreSQL prints it, a built one is closed if built as '[]')."""
     closed = span.closed
     if spans.parts is not None:
         closed = bool(((spans.parts["open"] == "[") & (spans.parts["close"] == "]")).any())
-    if not closed or span.subtype in DISCRETE:
+    if not closed:
         return 0.0
-    return 1.0 if span.subtype in ("timestamptz", "timestamp") else 1e-6
+    if span.subtype in DISCRETE or span.subtype in ("timestamptz", "timestamp"):
+        return 1.0  # a day, an integer, a microsecond
+    if spans.parts is not None:
+        return 10.0 ** -_decimals(spans.parts)
+    scale = table.column(span.start or "").numeric_scale
+    return 10.0**-scale if scale is not None else 1e-6
 
 
 def latest_end(production: pd.DataFrame, table: Table, span: Span) -> float:
@@ -222,7 +228,7 @@ def keep_apart(frame: pd.DataFrame, table: Table, rule: Rule, latest: float = np
     finite = ~low_open & ~up_open
     # an open span is a point for the layout: where it ends (open start) or starts (open end)
     key = np.where(low_open, np.where(up_open, -np.inf, upper), lower)
-    gap = _gap(span, spans)
+    gap = _gap(span, spans, table)
     length = np.where(finite, upper - lower, 0.0) + gap
     if rule.equal:
         groups = frame[list(rule.equal)].iloc[rows].astype(str)

@@ -479,6 +479,7 @@ class TableModel:
     implied: list[Implied] = field(default_factory=list)  # a state within its country
     quotas: dict[str, Quota] = field(default_factory=dict)  # categories' training shares
     durations: dict[str, Duration] = field(default_factory=dict)  # later times from earlier
+    nulls: dict[str, str] = field(default_factory=dict)  # number or time -> its NULL flag
 
     def keep_implied(self, frame: pd.DataFrame, seed: int, fixed: str | None = None) -> int:
         """Rows whose pair of implied categories production never has get the finer value
@@ -570,11 +571,16 @@ class TableModel:
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
         restored = self._restore(data.reset_index(drop=True), seed, stratified)
-        return from_model_frame(self._times(restored), self.columns)
+        return self._finish(restored)
 
-    def _times(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Later times back from their durations (models pickled before have none)."""
-        return from_durations(data, getattr(self, "durations", {}))
+    def _finish(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Restored copula rows as the table's values: later times back from their durations,
+        NULL where a number's flag says so (models pickled before have neither)."""
+        data = from_durations(data, getattr(self, "durations", {}))
+        for name, flag in getattr(self, "nulls", {}).items():
+            if flag in data and name in data:
+                data.loc[data[flag].astype(str).to_numpy() == NULL_FLAG, name] = np.nan
+        return from_model_frame(data, self.columns)
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:
         """Rows whose ``column`` takes the given values (in random order), the other columns
@@ -712,7 +718,7 @@ class TableModel:
         parts = []
         if len(data):
             restored = self._restore(data.reset_index(drop=True), seed, fixed=column)
-            parts.append(from_model_frame(self._times(restored), self.columns))
+            parts.append(self._finish(restored))
         unmet = _unmet(wanted[column], data[column] if len(data) else wanted[column].iloc[:0])
         if len(unmet):  # conditions the model could not meet: unconditional rows, given them
             rest = self._draw(len(unmet), seed + 1, stratified=False)
@@ -775,8 +781,13 @@ def fit_table(
 
     durations = find_durations(data, columns)
     data = as_durations(data, durations)
+    nulls: dict[str, str] = {}
+    if synthesizer == "gaussian_copula" and len(data) >= MIN_LEAF_ROWS * 4:
+        data, nulls = _null_flags(frame, data, columns, specials, np.random.default_rng(seed + 7))
+    flags = [Column(flag, "text", "text", False) for flag in nulls.values()]
+    model_columns = columns + flags
     metadata = Metadata.load_from_dict(
-        {"tables": {table: {"columns": {c.name: dict(SDTYPES[c.kind]) for c in columns}}}}
+        {"tables": {table: {"columns": {c.name: dict(SDTYPES[c.kind]) for c in model_columns}}}}
     )
     cls = _synthesizer_class(synthesizer)
     kwargs: dict[str, Any] = {"enforce_min_max_values": True, "enforce_rounding": True}
@@ -797,7 +808,7 @@ def fit_table(
             n for n, m in marginals.items() if not m.discrete and not is_latent(n)
         ]  # (children counts are handed out by rank)
         scored = score_refiners(data, values, continuous, seed)
-        refiners = _refiners(data, columns, seed, discrete)
+        refiners = _refiners(data, model_columns, seed, discrete)
         # categories are encoded uniformly on [0, 1]: that is their marginal
         kwargs["default_distribution"] = "uniform"
     if synthesizer in ("ctgan", "tvae", "copula_gan"):
@@ -819,7 +830,7 @@ def fit_table(
     implied = find_implied(frame, categories, production)
     quotas = {
         c.name: q
-        for c in columns
+        for c in model_columns
         if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES
         and (q := Quota.fit(c.name, data[c.name])) is not None
     }
@@ -844,7 +855,46 @@ def fit_table(
         implied,
         quotas,
         durations,
+        nulls,
     )
+
+
+NULL_FLAG = "null"
+NULL_PREFIX = "__null__"
+
+
+def _null_flags(
+    frame: pd.DataFrame,
+    data: pd.DataFrame,
+    columns: list[Column],
+    specials: dict[str, Specials],
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A flag per number or time with NULLs, drawn by the refiners given the row, and the NULLs
+    filled with the column's own values: the copula alone puts a column's NULLs on random rows,
+    while production's often follow the row (an order not shipped yet is a recent one; Pagila's
+    rentals not returned are all from one day). A column with special values (NaN, infinity)
+    keeps the copula's NULLs: its specials are drawn among them."""
+    out: dict[str, str] = {}
+    filled = data
+    for c in columns:
+        if SDTYPES[c.kind]["sdtype"] != "numerical" or is_latent(c.name) or c.name in specials:
+            continue
+        missing = frame[c.name].isna().to_numpy()
+        values = data[c.name].to_numpy(dtype="float64")
+        pool = values[~np.isnan(values)]
+        nulls = int(missing.sum())
+        if min(nulls, len(pool)) < MIN_LEAF_ROWS:
+            continue
+        if filled is data:
+            filled = data.copy()
+        values = values.copy()
+        values[missing] = pool[rng.integers(0, len(pool), nulls)]
+        flag = NULL_PREFIX + c.name
+        filled[c.name] = values
+        filled[flag] = np.where(missing, NULL_FLAG, "set").astype(object)
+        out[c.name] = flag
+    return filled, out
 
 
 def _refiners(
