@@ -297,9 +297,7 @@ def _write(
     low_text = _bound_texts(lower, span.subtype, parts["lower"], spans.lower[at], decimals)
     up_text = _bound_texts(upper, span.subtype, parts["upper"], spans.upper[at], decimals)
     column = frame[span.column].astype(object).copy()
-    column.iloc[at] = [
-        f"{o}{lo},{up}{c}" for o, lo, up, c in zip(opening, low_text, up_text, closing, strict=True)
-    ]
+    column.iloc[at] = opening + low_text + "," + up_text + closing.astype(object)
     frame[span.column] = column
 
 
@@ -311,25 +309,23 @@ def _decimals(parts: pd.DataFrame) -> int:
 
 def _bound_texts(
     values: np.ndarray, subtype: str, original: pd.Series, before: np.ndarray, decimals: int
-) -> list[str]:
-    """A range bound as PostgreSQL reads it: the original text where the value did not move."""
-    out = []
-    for value, text, old in zip(values, original.to_numpy(dtype=object), before, strict=True):
-        if value == old:
-            out.append(str(text))
-        elif np.isinf(value):
-            out.append("")  # unbounded
-        elif subtype == "timestamptz":
-            out.append(f'"{pd.Timestamp(int(value), unit="us", tz="UTC").isoformat(" ")}"')
-        elif subtype == "timestamp":
-            out.append(f'"{pd.Timestamp(int(value), unit="us").isoformat(" ")}"')
-        elif subtype == "date":
-            out.append(pd.Timestamp(round(value), unit="D").strftime("%Y-%m-%d"))
-        elif subtype == "integer":
-            out.append(str(round(value)))
-        else:
-            out.append(f"{value:.{decimals}f}")
-    return out
+) -> np.ndarray:
+    """Range bounds as PostgreSQL reads them: the original text where the value did not move,
+    nothing for an unbounded end."""
+    finite = np.isfinite(values)
+    whole = np.where(finite, np.round(values), 0).astype(np.int64)
+    if subtype in ("timestamptz", "timestamp"):
+        times = pd.to_datetime(whole, unit="us")
+        zone = "+00" if subtype == "timestamptz" else ""
+        text = ('"' + times.strftime("%Y-%m-%d %H:%M:%S.%f") + zone + '"').to_numpy(dtype=object)
+    elif subtype == "date":
+        text = pd.to_datetime(whole, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
+    elif subtype == "integer":
+        text = whole.astype(str).astype(object)
+    else:
+        text = np.char.mod(f"%.{decimals}f", values).astype(object)
+    text = np.where(finite, text, "")
+    return np.where(values == before, original.to_numpy(dtype=object), text)
 
 
 def _values_of(values: np.ndarray, col: Column, like: pd.Series) -> pd.Series:
