@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from synth_assets import roles as R
 from synth_assets.config import Config, Partition
-from synth_assets.db import raw
+from synth_assets.db import connect_warehouse, raw, source_snapshot
 from synth_assets.errors import ConfigError, PublishError
 from synth_assets.extract import Extract, TableProfile, qualified
 from synth_assets.generate import Generation, ParentView, table_seed
@@ -72,16 +72,57 @@ def production_day_rows(
     conn: Connection, schema_name: str, table: str, column: str, key: str
 ) -> int:
     """Production's rows of that day (the caller holds a READ ONLY snapshot)."""
-    start, end = day_bounds(key)
     with raw(conn).cursor() as cur:
-        cur.execute("set local time zone 'UTC'")
-        cur.execute(
-            sql.SQL("select count(*) from {} where {} >= %s and {} < %s").format(
-                qualified(schema_name, table), sql.Identifier(column), sql.Identifier(column)
-            ),
-            (start.replace(tzinfo=None), end.replace(tzinfo=None)),
-        )
-        return int(cur.fetchone()[0])
+        return _day_rows(cur, schema_name, table, column, key)
+
+
+def published_day_rows(
+    conn: psycopg.Connection, schema_name: str, table: str, column: str, key: str
+) -> int:
+    """A warehouse's rows of that day (0 if the table is not there yet)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass(%s)", (qualified(schema_name, table).as_string(cur),))
+        rows = _day_rows(cur, schema_name, table, column, key) if cur.fetchone()[0] else 0
+    conn.rollback()
+    return rows
+
+
+def unpublished_day(
+    config: Config, partitions: dict[str, Partition], environments: list[str], key: str
+) -> str | None:
+    """A partitioned table's day that production has rows of and an environment has none of
+    (``table on day in env``), if any: a nightly run for that day has work even when the rest
+    of production is unchanged since the last refresh (production's days arrived before their
+    night: a restored snapshot, a backfilled source)."""
+    with source_snapshot(config.source.url.get_secret_value()) as conn:
+        wanted = {
+            t: production_day_rows(conn, config.source.schema_name, t, spec.column, key)
+            for t, spec in partitions.items()
+        }
+    for name in environments:
+        env = config.environments[name]
+        conn = connect_warehouse(env.url.get_secret_value(), f"environment {name}")
+        try:
+            for table, spec in partitions.items():
+                if wanted[table] and not published_day_rows(
+                    conn, env.schema_name, table, spec.column, key
+                ):
+                    return f"{table} on {key} in {name}"
+        finally:
+            conn.close()
+    return None
+
+
+def _day_rows(cur: psycopg.Cursor, schema_name: str, table: str, column: str, key: str) -> int:
+    start, end = day_bounds(key)
+    cur.execute("set local time zone 'UTC'")
+    cur.execute(
+        sql.SQL("select count(*) from {} where {} >= %s and {} < %s").format(
+            qualified(schema_name, table), sql.Identifier(column), sql.Identifier(column)
+        ),
+        (start.replace(tzinfo=None), end.replace(tzinfo=None)),
+    )
+    return int(cur.fetchone()[0])
 
 
 def _move_to_day(

@@ -18,7 +18,7 @@ from tests.helpers import orphan_counts, scalar
 TABLES = ["customers", "addresses", "employees", "orders", "payments"]
 DAY_ROWS = (
     "select to_char(paid_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*) from "
-    "public.payments group by 1 order by 2 desc, 1 limit 2"
+    "public.payments group by 1 order by 2 desc, 1 limit 3"
 )
 
 
@@ -53,7 +53,7 @@ def test_backfilled_days_follow_production_and_reproduce(
     dev = make_database("days")
     with psycopg.connect(demo_source) as conn:
         conn.execute("set time zone 'UTC'")
-        (d1, n1), (d2, n2) = conn.execute(DAY_ROWS).fetchall()
+        (d1, n1), (d2, n2), (d3, n3) = conn.execute(DAY_ROWS).fetchall()
     settings = _settings(tmp_path, demo_source, dev, {"column": "paid_at", "start": "2020-01-01"})
     defs = build_definitions(settings)
     nightly = defs.resolve_job_def("nightly_refresh")
@@ -78,11 +78,18 @@ def test_backfilled_days_follow_production_and_reproduce(
     assert {d1: _day(dev, d1), d2: _day(dev, d2)} == first
     assert first[d1] != first[d2]
 
-    # the next nightly swaps in a new schema and keeps the days published so far, keys valid
-    assert nightly.execute_in_process(partition_key=d2, raise_on_error=False).success
-    assert scalar(dev, "select count(*) from public.payments") == n1 + n2
-    assert len(_day(dev, d1)) == n1
+    # production is unchanged, but the next nightly's day is not published yet: it refreshes,
+    # swapping in a new schema that keeps the days published so far, keys valid
+    schema_before = scalar(dev, "select oid from pg_namespace where nspname = 'public'")
+    assert nightly.execute_in_process(partition_key=d3, raise_on_error=False).success
+    assert scalar(dev, "select oid from pg_namespace where nspname = 'public'") != schema_before
+    assert scalar(dev, "select count(*) from public.payments") == n1 + n2 + n3
+    assert len(_day(dev, d1)) == n1 and len(_day(dev, d3)) == n3
     assert all(v == 0 for v in orphan_counts(dev, settings.schema).values())
+    # and once the day asked for is there, an unchanged production is nothing to do
+    swapped = scalar(dev, "select oid from pg_namespace where nspname = 'public'")
+    assert nightly.execute_in_process(partition_key=d3, raise_on_error=False).success
+    assert scalar(dev, "select oid from pg_namespace where nspname = 'public'") == swapped
 
 
 def test_partition_settings_are_checked(tmp_path: Path, demo_source: str) -> None:

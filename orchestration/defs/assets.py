@@ -30,6 +30,7 @@ from synth_assets.extract import Extract, TableProfile
 from synth_assets.fingerprint import refresh_fingerprint, stamp
 from synth_assets.generate import ParentView
 from synth_assets.order import generation_order
+from synth_assets.partitions import unpublished_day
 from synth_assets.publish import count_rows, load_staging, staging_name, swap
 from synth_assets.refresh import (
     FittedTable,
@@ -194,10 +195,16 @@ def extract_asset(settings: Settings) -> dg.AssetsDefinition:
         fingerprints = read_fingerprints(config, read_schema(config))
         whole = refresh_fingerprint(fingerprints, config, sorted(settings.partitions))
         if not force and up_to_date(config, list(settings.environments), whole):
-            context.log.info(
-                f"production unchanged since the last refresh ({whole}): nothing to do"
+            day = context.run.tags.get("dagster/partition") if settings.partitions else None
+            missing = day and unpublished_day(
+                config, settings.partitions, list(settings.environments), day
             )
-            return
+            if not missing:
+                context.log.info(
+                    f"production unchanged since the last refresh ({whole}): nothing to do"
+                )
+                return
+            context.log.info(f"production unchanged, but {missing} is not published: refreshing")
         schema, _, data = read_source(config)
         change = enforce_policy(settings.schema, schema, config.schema_changes)
         if not change.empty:
