@@ -574,12 +574,14 @@ class TableModel:
         return self._finish(restored)
 
     def _finish(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Restored copula rows as the table's values: later times back from their durations,
-        NULL where a number's flag says so (models pickled before have neither)."""
-        data = from_durations(data, getattr(self, "durations", {}))
+        """Restored copula rows as the table's values: NULL where a number's flag says so, then
+        later times back from their durations, so a time whose base is NULL is NULL too, as
+        in production, where a time is rebuilt only from one set wherever it is (models
+        pickled before have neither)."""
         for name, flag in getattr(self, "nulls", {}).items():
             if flag in data and name in data:
                 data.loc[data[flag].astype(str).to_numpy() == NULL_FLAG, name] = np.nan
+        data = from_durations(data, getattr(self, "durations", {}))
         return from_model_frame(data, self.columns)
 
     def sample_given(self, column: str, values: np.ndarray, seed: int) -> pd.DataFrame:

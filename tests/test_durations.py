@@ -12,6 +12,7 @@ import psycopg
 from synth_assets.durations import find_durations
 from synth_assets.refresh import run_refresh
 from synth_assets.schema import Column
+from synth_assets.synthesize import fit_table
 from tests.conftest import make_config
 from tests.helpers import scalar
 
@@ -91,3 +92,26 @@ def test_a_time_is_modelled_from_the_closest_earlier_one_it_follows() -> None:
     frame.loc[:9, "placed"] = placed[:10]
     assert bases() == {"shipped": "placed", "delivered": "shipped", "required": "placed"}
     assert list(bases()) == ["shipped", "delivered", "required"]  # bases first
+
+
+def test_a_time_whose_base_is_null_is_null_too() -> None:
+    rng = np.random.default_rng(8)
+    n = 600
+    day = 86_400.0
+    created = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.uniform(0, 300, n), unit="D")
+    approved = created + pd.to_timedelta(rng.uniform(0.1, 2, n), unit="D")
+    approved = approved.where(pd.Series(rng.random(n) < 0.7))  # 30% never approved
+    shipped = approved + pd.to_timedelta(rng.uniform(1, 3, n) * day, unit="s")
+    frame = pd.DataFrame({"created": created, "approved": approved, "shipped": shipped})
+    columns = [
+        Column("created", "timestamp without time zone", "timestamp", False),
+        Column("approved", "timestamp without time zone", "timestamp", True),
+        Column("shipped", "timestamp without time zone", "timestamp", True),
+    ]
+    model = fit_table("orders", frame, columns, "gaussian_copula", seed=3)
+    assert model.durations["shipped"].base == "approved" and "approved" in model.nulls
+    out = model.sample(n, seed=4)
+    assert not (out["shipped"].notna() & out["approved"].isna()).any()
+    assert abs(out["approved"].isna().mean() - frame["approved"].isna().mean()) < 0.03
+    days = (out["shipped"] - out["approved"]).dt.total_seconds() / day
+    assert days.min() >= 1 - 1e-6 and days.max() <= 3 + 1e-6
