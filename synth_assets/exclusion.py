@@ -24,25 +24,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth_assets.ranges import (
+    DISCRETE,
+    MICROS_PER_DAY,
+    RANGE_TYPES,
+    bound_texts,
+    bounds_of,
+    decimals_of,
+    micros,
+    parts_of,
+)
 from synth_assets.schema import Column, ExclusionConstraint, Table
 
-RANGE_TYPES = {
-    "tstzrange": "timestamptz",
-    "tsrange": "timestamp",
-    "daterange": "date",
-    "int4range": "integer",
-    "int8range": "integer",
-    "numrange": "numeric",
-}
-DISCRETE = {"date", "integer"}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
 TIME_KINDS = {"timestamptz", "timestamp", "date"}
 NUMBER_KINDS = {"integer", "numeric", "float"}
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 _BUILT = re.compile(
     rf"^(?:pg_catalog\.)?(\w+)\(({_IDENT}), ({_IDENT})(?:, '([\[(][\])])'(?:::text)?)?\)$"
 )
-_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|[^\])"]*)([\])])$')
-MICROS_PER_DAY = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -125,33 +124,10 @@ def rules_of(table: Table) -> tuple[list[Rule], list[str]]:
 # --- spans as numbers: microseconds for times, days for dates, the values for numbers ---------
 
 
-def _micros(values: pd.Series) -> np.ndarray:
-    times = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
-    out = np.full(len(values), np.nan)
-    present = times.notna().to_numpy()
-    out[present] = times[present].to_numpy(dtype="datetime64[us]").astype(np.int64)
-    return out
-
-
-def _as_numbers(values: pd.Series, subtype: str) -> np.ndarray:
-    """Bound texts as numbers; an empty bound (unbounded) or infinity as an infinity."""
-    text = values.fillna("").astype(str).str.strip('"')
-    lowered = text.str.lower()
-    if subtype in ("timestamptz", "timestamp"):
-        out = _micros(text.where(~lowered.isin(["", "infinity", "-infinity"])))
-    elif subtype == "date":
-        out = _micros(text.where(~lowered.isin(["", "infinity", "-infinity"]))) / MICROS_PER_DAY
-    else:
-        out = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype="float64")
-    out[(lowered == "infinity").to_numpy()] = np.inf
-    out[(lowered == "-infinity").to_numpy()] = -np.inf
-    return out
-
-
 def _column_numbers(values: pd.Series, col: Column) -> np.ndarray:
     if col.kind in TIME_KINDS:
-        micros = _micros(values)
-        return micros / MICROS_PER_DAY if col.kind == "date" else micros
+        found = micros(values)
+        return found / MICROS_PER_DAY if col.kind == "date" else found
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
 
 
@@ -165,13 +141,8 @@ class _Spans:
 
 def _spans(frame: pd.DataFrame, table: Table, span: Span) -> _Spans:
     if span.column is not None:
-        text = frame[span.column].astype(object)
-        parts = text.where(text.notna(), "").astype(str).str.extract(_TEXT)
-        parts.columns = ["open", "lower", "upper", "close"]
-        lower = _as_numbers(parts["lower"], span.subtype)
-        upper = _as_numbers(parts["upper"], span.subtype)
-        lower[(parts["lower"] == "").to_numpy()] = -np.inf
-        upper[(parts["upper"] == "").to_numpy()] = np.inf
+        parts = parts_of(frame[span.column])
+        lower, upper = bounds_of(parts, span.subtype)
         usable = parts["open"].notna().to_numpy() & ~np.isnan(lower) & ~np.isnan(upper)
         return _Spans(lower, upper, usable, parts)
     assert span.start is not None and span.end is not None
@@ -192,7 +163,7 @@ def _gap(span: Span, spans: _Spans, table: Table) -> float:
     if span.subtype in DISCRETE or span.subtype in ("timestamptz", "timestamp"):
         return 1.0  # a day, an integer, a microsecond
     if spans.parts is not None:
-        return 10.0 ** -_decimals(spans.parts)
+        return 10.0 ** -decimals_of(spans.parts)
     scale = table.column(span.start or "").numeric_scale
     return 10.0**-scale if scale is not None else 1e-6
 
@@ -293,7 +264,7 @@ def _write(
     opening = parts["open"].to_numpy(dtype=object)
     # an end that is or was open is exclusive: a version closed at its successor's start
     closing = np.where(np.isposinf(upper) | np.isposinf(spans.upper[at]), ")", parts["close"])
-    decimals = _decimals(spans.parts)
+    decimals = decimals_of(spans.parts)
     low_text = _bound_texts(lower, span.subtype, parts["lower"], spans.lower[at], decimals)
     up_text = _bound_texts(upper, span.subtype, parts["upper"], spans.upper[at], decimals)
     column = frame[span.column].astype(object).copy()
@@ -301,30 +272,11 @@ def _write(
     frame[span.column] = column
 
 
-def _decimals(parts: pd.DataFrame) -> int:
-    texts = pd.concat([parts["lower"], parts["upper"]]).dropna().astype(str)
-    fraction = texts.str.extract(r"\.(\d+)$")[0].dropna()
-    return int(fraction.str.len().max()) if len(fraction) else 0
-
-
 def _bound_texts(
     values: np.ndarray, subtype: str, original: pd.Series, before: np.ndarray, decimals: int
 ) -> np.ndarray:
-    """Range bounds as PostgreSQL reads them: the original text where the value did not move,
-    nothing for an unbounded end."""
-    finite = np.isfinite(values)
-    whole = np.where(finite, np.round(values), 0).astype(np.int64)
-    if subtype in ("timestamptz", "timestamp"):
-        times = pd.to_datetime(whole, unit="us")
-        zone = "+00" if subtype == "timestamptz" else ""
-        text = ('"' + times.strftime("%Y-%m-%d %H:%M:%S.%f") + zone + '"').to_numpy(dtype=object)
-    elif subtype == "date":
-        text = pd.to_datetime(whole, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
-    elif subtype == "integer":
-        text = whole.astype(str).astype(object)
-    else:
-        text = np.char.mod(f"%.{decimals}f", values).astype(object)
-    text = np.where(finite, text, "")
+    """Range bounds as PostgreSQL reads them: the original text where the value did not move."""
+    text = bound_texts(values, subtype, decimals)
     return np.where(values == before, original.to_numpy(dtype=object), text)
 
 

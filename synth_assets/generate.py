@@ -26,6 +26,7 @@ from synth_assets import roles as R
 from synth_assets.carries import carry
 from synth_assets.checks import repair
 from synth_assets.config import Config
+from synth_assets.documents import DocumentModel, TextMaker
 from synth_assets.errors import SchemaError
 from synth_assets.exclusion import Rule, keep_apart, latest_end, rules_of
 from synth_assets.extract import Extract, TableProfile
@@ -44,6 +45,7 @@ from synth_assets.lookup import lookup_hints
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
 from synth_assets.privacy import encode
+from synth_assets.ranges import RangeModel
 from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
     Side,
@@ -327,6 +329,7 @@ class _Context:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # resolution.step_of
     # exclusion.Rule kept per table, with production's latest end of its span
     exclusions: dict[str, list[tuple[Rule, float]]] = field(default_factory=dict)
+    documents: dict[tuple[str, str], DocumentModel | None] = field(default_factory=dict)
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -427,18 +430,20 @@ def _fill_column(
         )
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
     if role.role == R.CODE:
-        samples = present.astype(str).tolist()
-        values = code_values(samples, n, rng, unique=role.unique)
-        if not role.unique:  # unique codes count up, as keys do
-            values = _not_production(values, present, lambda k: code_values(samples, k, rng, False))
+        values = _new_text(ctx, present, n, rng, code=True, unique=role.unique)
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
     if role.role == R.WORDS:
-        values = words_like(present, n, rng, ctx.pools)
-        values = _not_production(values, present, lambda k: words_like(present, k, rng, ctx.pools))
+        values = _new_text(ctx, present, n, rng, code=False)
         if role.unique:
             values = _dedupe(pd.Series(values), rng).to_numpy(dtype=object)
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
-    if role.role == R.SAMPLE:
+    if role.role == R.DOCUMENT and (found := _documents(ctx, table, col, present)) is not None:
+        text = _document_text(ctx, rng)
+        return _with_nulls(found.sample(n, rng, text), null_rate, col.nullable, rng)
+    if role.role == R.RANGE and (ranged := RangeModel.fit(present, col.sql_type)) is not None:
+        alone = not [c for c in _data_columns(ctx, table) if c != col.name]
+        return _with_nulls(ranged.sample(n, rng, avoid=alone), null_rate, col.nullable, rng)
+    if role.role in (R.SAMPLE, R.DOCUMENT, R.RANGE):
         base = present.to_numpy(dtype=object)
         values = base[rng.integers(0, len(base), n)] if len(base) else np.full(n, None)
         return _with_nulls(values, null_rate, col.nullable, rng)
@@ -457,6 +462,60 @@ def _fill_column(
     if role.role == R.EMPTY:
         return [None] * n
     return None
+
+
+def _data_columns(ctx: _Context, table: Table) -> list[str]:
+    """The columns a copied row is compared on: neither keys, nor computed, nor always NULL."""
+    roles = ctx.roles[table.name]
+    skip = (R.KEY, R.GENERATED, R.EMPTY)
+    return [c.name for c in table.columns if c.name in roles and roles[c.name].role not in skip]
+
+
+def _documents(
+    ctx: _Context, table: Table, col: Column, present: pd.Series
+) -> DocumentModel | None:
+    """The column's document model, learned once for all the table's chunks."""
+    key = (table.name, col.name)
+    if key not in ctx.documents:
+        rare = ctx.config.privacy.rare_category_count
+        if col.name in ctx.config.override(table.name).keep_rare:
+            rare = 0
+        seed = table_seed(ctx.config.seed, table.name, "documents:" + col.name)
+        rng = np.random.default_rng(seed)
+        ctx.documents[key] = DocumentModel.fit(present, rare, rng)
+    return ctx.documents[key]
+
+
+def _new_text(
+    ctx: _Context,
+    production: pd.Series,
+    n: int,
+    rng: np.random.Generator,
+    code: bool,
+    unique: bool = False,
+) -> np.ndarray:
+    """Codes in production's format, or words of production's lengths; never production's own
+    values (unique codes count up, as keys do, and cannot be)."""
+    if code:
+        samples = production.astype(str).tolist()
+        values = code_values(samples, n, rng, unique=unique)
+        if unique:
+            return values
+        return _not_production(values, production, lambda k: code_values(samples, k, rng, False))
+    values = words_like(production, n, rng, ctx.pools)
+    return _not_production(values, production, lambda k: words_like(production, k, rng, ctx.pools))
+
+
+def _document_text(ctx: _Context, rng: np.random.Generator) -> TextMaker:
+    """A document's strings that are not categories: fakes of a kind of personal data, or new
+    codes or words."""
+
+    def make(kind: str | None, production: pd.Series, n: int) -> np.ndarray:
+        if kind is not None:
+            return replace_pii(kind, n, rng, ctx.pools, production, False, None)
+        return _new_text(ctx, production, n, rng, code=R.looks_like_code(production))
+
+    return make
 
 
 @dataclass

@@ -60,11 +60,19 @@ def pii_kind(table: Table, column: Column) -> str | None:
         return None
     if column.kind == "inet":
         return "ip"
-    for kind, pattern in PII_NAMES:
-        if pattern.search(column.name):
-            return kind
+    kind = pii_kind_of_name(column.name)
+    if kind is not None:
+        return kind
     if column.name.lower() == "name" and PERSON_TABLES.search(table.name):
         return "full_name"
+    return None
+
+
+def pii_kind_of_name(name: str) -> str | None:
+    """The kind of personal data a name says (a column's, or a key's in a JSON document)."""
+    for kind, pattern in PII_NAMES:
+        if pattern.search(name):
+            return kind
     return None
 
 

@@ -1,0 +1,213 @@
+"""Range values (tstzrange, daterange, int4range, numrange...): read, written and generated.
+
+A range column was drawn whole from production's rows, as values of types prodtwin does not
+model are: a table whose only data is a range (maintenance windows) then consisted of
+production's rows, and the privacy gate refused every refresh of it. A synthetic range has a
+start between production's quantiles of starts and a length between its quantiles of lengths,
+on production's step (whole hours stay whole hours), with production's shares of empty
+ranges, unbounded ends and bracket styles. Start and length are drawn independently of each
+other and of the row's other columns. ``exclusion.py`` reads and writes ranges through the
+same functions here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+RANGE_TYPES = {
+    "tstzrange": "timestamptz",
+    "tsrange": "timestamp",
+    "daterange": "date",
+    "int4range": "integer",
+    "int8range": "integer",
+    "numrange": "numeric",
+}
+DISCRETE = {"date", "integer"}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
+RANGE_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|[^\])"]*)([\])])$')
+MICROS_PER_DAY = 86_400_000_000
+# steps a time range's bounds may keep (a day, an hour, a minute, a second), in microseconds
+TIME_STEPS = (MICROS_PER_DAY, 3_600_000_000, 60_000_000, 1_000_000)
+ROWS_PER_KNOT = 10
+REDRAWS = 5
+
+
+def micros(values: pd.Series) -> np.ndarray:
+    times = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    out = np.full(len(values), np.nan)
+    present = times.notna().to_numpy()
+    out[present] = times[present].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return out
+
+
+def parts_of(values: pd.Series) -> pd.DataFrame:
+    """A range's text as its parts: open, lower, upper, close (all NaN for NULL or empty)."""
+    text = values.astype(object)
+    parts = text.where(text.notna(), "").astype(str).str.extract(RANGE_TEXT)
+    parts.columns = ["open", "lower", "upper", "close"]
+    return parts
+
+
+def bound_numbers(values: pd.Series, subtype: str) -> np.ndarray:
+    """Bound texts as numbers (microseconds, days); an empty bound (unbounded) or infinity as
+    an infinity."""
+    text = values.fillna("").astype(str).str.strip('"')
+    lowered = text.str.lower()
+    if subtype in ("timestamptz", "timestamp"):
+        out = micros(text.where(~lowered.isin(["", "infinity", "-infinity"])))
+    elif subtype == "date":
+        out = micros(text.where(~lowered.isin(["", "infinity", "-infinity"]))) / MICROS_PER_DAY
+    else:
+        out = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype="float64")
+    out[(lowered == "infinity").to_numpy()] = np.inf
+    out[(lowered == "-infinity").to_numpy()] = -np.inf
+    return out
+
+
+def bounds_of(parts: pd.DataFrame, subtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds as numbers, an unbounded end as an infinity."""
+    lower = bound_numbers(parts["lower"], subtype)
+    upper = bound_numbers(parts["upper"], subtype)
+    lower[(parts["lower"] == "").to_numpy()] = -np.inf
+    upper[(parts["upper"] == "").to_numpy()] = np.inf
+    return lower, upper
+
+
+def decimals_of(parts: pd.DataFrame) -> int:
+    texts = pd.concat([parts["lower"], parts["upper"]]).dropna().astype(str)
+    fraction = texts.str.extract(r"\.(\d+)$")[0].dropna()
+    return int(fraction.str.len().max()) if len(fraction) else 0
+
+
+def bound_texts(values: np.ndarray, subtype: str, decimals: int) -> np.ndarray:
+    """Bounds as PostgreSQL reads them: nothing for an unbounded end."""
+    finite = np.isfinite(values)
+    whole = np.where(finite, np.round(values), 0).astype(np.int64)
+    if subtype in ("timestamptz", "timestamp"):
+        times = pd.to_datetime(whole, unit="us")
+        zone = "+00" if subtype == "timestamptz" else ""
+        text = ('"' + times.strftime("%Y-%m-%d %H:%M:%S.%f") + zone + '"').to_numpy(dtype=object)
+    elif subtype == "date":
+        text = pd.to_datetime(whole, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
+    elif subtype == "integer":
+        text = whole.astype(str).astype(object)
+    else:
+        text = np.char.mod(f"%.{decimals}f", values).astype(object)
+    return np.where(finite, text, "")
+
+
+def _between_quantiles(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    knots = int(min(100, max(2, len(x) // ROWS_PER_KNOT)))
+    probs = np.linspace(0.0, 1.0, knots)
+    return np.interp(rng.random(k), probs, np.quantile(x, probs))
+
+
+def _step(x: np.ndarray, subtype: str, decimals: int) -> float:
+    if subtype in DISCRETE:
+        return 1.0
+    if subtype == "numeric":
+        return 10.0**-decimals
+    for step in TIME_STEPS:
+        if len(x) and bool(np.all(np.mod(x, step) == 0)):
+            return float(step)
+    return 1.0  # a microsecond
+
+
+def _count(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A mask of n rows with ``rate`` of them set, at random rows."""
+    mask = np.zeros(n, dtype=bool)
+    k = min(n, int(np.floor(rate * n + rng.random())))
+    mask[rng.choice(n, k, replace=False)] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class RangeModel:
+    subtype: str
+    starts: np.ndarray  # finite lower bounds
+    lengths: np.ndarray  # upper - lower where both are finite
+    ends: np.ndarray  # finite upper bounds (for ranges unbounded below)
+    empty: float
+    open_below: float
+    open_above: float
+    brackets: pd.Series  # "[)" -> share
+    decimals: int
+    step: float
+    unique: pd.MultiIndex  # (lower, upper) of ranges no other production range has
+
+    @classmethod
+    def fit(cls, values: pd.Series, sql_type: str) -> RangeModel | None:
+        subtype = RANGE_TYPES.get(sql_type)
+        present = values.dropna().astype(str)
+        if subtype is None or present.empty:
+            return None
+        empty = present.str.lower() == "empty"
+        parts = parts_of(present[~empty])
+        parsed = parts["open"].notna().to_numpy()
+        if not parsed.any():
+            return None
+        parts = parts[parsed]
+        lower, upper = bounds_of(parts, subtype)
+        both = np.isfinite(lower) & np.isfinite(upper)
+        decimals = decimals_of(parts)
+        starts = lower[np.isfinite(lower)]
+        pairs = pd.MultiIndex.from_arrays([lower, upper])
+        return cls(
+            subtype,
+            starts,
+            (upper - lower)[both],
+            upper[np.isfinite(upper)],
+            float(empty.mean()),
+            float(np.isneginf(lower).mean()),
+            float(np.isposinf(upper).mean()),
+            (parts["open"] + parts["close"]).value_counts(normalize=True),
+            decimals,
+            _step(np.concatenate([starts, upper[np.isfinite(upper)]]), subtype, decimals),
+            pairs[~pairs.duplicated(keep=False)],
+        )
+
+    def sample(self, n: int, rng: np.random.Generator, avoid: bool = False) -> np.ndarray:
+        """n ranges as PostgreSQL's text. ``avoid`` (the table's only data is this range: a
+        range only one production row has is a copy of that row): such draws are drawn again,
+        a few rounds; on a coarse grid (monthly periods) some may stay, and the gate decides.
+        Not otherwise: redrawing shifts the shares towards the ranges production has fewest of."""
+        lower, upper = self._bounds(n, rng)
+        for _ in range(REDRAWS if avoid else 0):
+            again = np.flatnonzero(pd.MultiIndex.from_arrays([lower, upper]).isin(self.unique))
+            if not len(again):
+                break
+            lower[again], upper[again] = self._bounds(len(again), rng)
+        shares = self.brackets
+        style = shares.index.to_numpy()[rng.choice(len(shares), n, p=shares.to_numpy())]
+        opening = np.where(np.isneginf(lower), "(", np.array([s[0] for s in style], dtype=object))
+        closing = np.where(np.isposinf(upper), ")", np.array([s[1] for s in style], dtype=object))
+        low = bound_texts(lower, self.subtype, self.decimals)
+        high = bound_texts(upper, self.subtype, self.decimals)
+        out = (opening.astype(object) + low + "," + high + closing.astype(object)).astype(object)
+        out[_count(self.empty, n, rng)] = "empty"
+        return out
+
+    def _bounds(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        lower = np.full(n, -np.inf)
+        upper = np.full(n, np.inf)
+        below, above = _count(self.open_below, n, rng), _count(self.open_above, n, rng)
+        if len(self.starts):
+            lower = _between_quantiles(self.starts, n, rng)
+        if len(self.lengths):
+            length = np.maximum(self.step, _between_quantiles(self.lengths, n, rng))
+            if self.lengths.min() <= 0:  # production has ranges of one point ([a, a])
+                length = np.maximum(0.0, length)
+            upper = lower + np.round(length / self.step) * self.step
+        elif len(self.ends):
+            upper = _between_quantiles(self.ends, n, rng)
+        lower = np.round(lower / self.step) * self.step
+        upper = np.where(np.isfinite(upper), np.round(upper / self.step) * self.step, upper)
+        lower[below] = -np.inf
+        if below.any() and len(self.ends):
+            ends = _between_quantiles(self.ends, int(below.sum()), rng)
+            upper[below] = np.round(ends / self.step) * self.step
+        upper[above] = np.inf
+        return lower, np.where(np.isfinite(lower) & (upper < lower), lower, upper)
