@@ -36,10 +36,11 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.pii import pii_kind_of_name, scramble
+from synth_assets.quantiles import between_quantiles
 
 # documents a model is learned from: parsing is per document, and memory follows the chunk
 MAX_DOCUMENTS = 5_000
-ROWS_PER_KNOT = 10
+MAX_WHOLE = 50  # distinct documents a category of documents has at most
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_TIME = re.compile(
@@ -49,6 +50,14 @@ ISO_TIME = re.compile(
 Slot = tuple[str, str]  # (path, leaf type): items[].price, number
 # a generated-text callback: (personal-data kind or None, production values, n) -> n strings
 TextMaker = Callable[[str | None, pd.Series, int], np.ndarray]
+
+
+def parse_json(texts: pd.Series) -> list[Any] | None:
+    """A json column's values as Python values (None: not JSON after all)."""
+    try:
+        return [json.loads(t) if isinstance(t, str) else t for t in texts.dropna()]
+    except ValueError:
+        return None
 
 
 def _leaf_type(value: Any) -> str:
@@ -89,29 +98,44 @@ class DocumentModel:
     values: dict[Slot, pd.Series]
     rare_keys: set[tuple[str, str]]
     rare_count: int
+    name: str  # the column's: what a top-level list's strings are (an emails array)
+    whole: list[Any] = field(default_factory=list)  # a category of documents: its common ones
+    shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def fit(
-        cls, texts: pd.Series, rare_count: int, rng: np.random.Generator
-    ) -> DocumentModel | None:
-        present = texts.dropna()
-        if len(present) > MAX_DOCUMENTS:
-            present = present.iloc[np.sort(rng.choice(len(present), MAX_DOCUMENTS, replace=False))]
-        try:
-            docs = [json.loads(t) if isinstance(t, str) else t for t in present]
-        except ValueError:
-            return None  # not JSON after all (a json column read as something else)
+        cls, docs: list[Any], name: str, rare_count: int, rng: np.random.Generator
+    ) -> DocumentModel:
+        """``docs``: production's documents as Python values (NULLs left out)."""
+        if len(docs) > MAX_DOCUMENTS:
+            docs = [docs[i] for i in np.sort(rng.choice(len(docs), MAX_DOCUMENTS, replace=False))]
         learned = _Learned()
         for doc in docs:
             _walk(doc, "", learned, set())
         rare = {k for k, n in learned.keys.items() if n <= rare_count} if rare_count else set()
         values = {slot: pd.Series(v, dtype=object) for slot, v in learned.values.items()}
-        return cls(docs, values, rare, rare_count)
+        model = cls(docs, values, rare, rare_count, name)
+        # few documents, repeated (a film's special features, a settings object): a category,
+        # drawn whole among the ones more than rare_count rows have, so the values inside one
+        # keep each other's company ({"theme": "dark", "beta": true})
+        texts = pd.Series([json.dumps(d, sort_keys=True) for d in docs], dtype=object)
+        counts = texts.value_counts()
+        common = counts[counts > rare_count]
+        if (
+            len(counts) <= MAX_WHOLE
+            and len(counts) <= len(texts) / 2
+            and common.sum() * 2 >= len(texts)
+        ):
+            model.whole = [json.loads(t) for t in common.index]
+            model.shares = (common / common.sum()).to_numpy()
+        return model
 
-    def sample(self, n: int, rng: np.random.Generator, text: TextMaker) -> np.ndarray:
-        """n documents as JSON texts."""
+    def sample(self, n: int, rng: np.random.Generator, text: TextMaker) -> list[Any]:
+        """n documents as Python values."""
+        if self.whole:
+            return [self.whole[i] for i in rng.choice(len(self.whole), n, p=self.shares)]
         if not self.templates or n == 0:
-            return np.full(n, None, dtype=object)
+            return [None] * n
         chosen = [self.templates[i] for i in rng.integers(0, len(self.templates), n)]
         wanted: Counter[Slot] = Counter()
         for doc in chosen:
@@ -120,10 +144,7 @@ class DocumentModel:
         renamed: dict[tuple[str, str], str] = {}
         for path, key in self.rare_keys:
             renamed[(path, key)] = str(scramble(np.array([key], dtype=object), rng)[0])
-        return np.array(
-            [json.dumps(_fill(doc, "", drawn, renamed), ensure_ascii=False) for doc in chosen],
-            dtype=object,
-        )
+        return [_fill(doc, "", drawn, renamed) for doc in chosen]
 
     def _leaves(self, slot: Slot, k: int, rng: np.random.Generator, text: TextMaker) -> list:
         path, kind = slot
@@ -135,7 +156,8 @@ class DocumentModel:
             return (rng.random(k) < share).tolist()
         if kind == "number":
             return _numbers(production, k, rng, self.rare_count)
-        return _strings(path, production, k, rng, self.rare_count, text)
+        key = path.rsplit(".", 1)[-1].replace("[]", "") or self.name
+        return _strings(key, production, k, rng, self.rare_count, text)
 
 
 def _count(doc: Any, path: str, wanted: Counter[Slot]) -> None:
@@ -162,17 +184,12 @@ def _fill(doc: Any, path: str, drawn: dict[Slot, Any], renamed: dict[tuple[str, 
     return next(drawn[(path, _leaf_type(doc))])
 
 
-def _between_quantiles(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k values of production's distribution, interpolated between its quantiles: new values,
-    not production's own (a knot per about ten values)."""
-    knots = int(min(100, max(2, len(x) // ROWS_PER_KNOT)))
-    probs = np.linspace(0.0, 1.0, knots)
-    return np.interp(rng.random(k), probs, np.quantile(x, probs))
-
-
 def _numbers(production: pd.Series, k: int, rng: np.random.Generator, rare_count: int) -> list:
     x = production.to_numpy(dtype="float64")
     whole = all(isinstance(v, int) for v in production)
+    x = x[np.isfinite(x)]
+    if not len(x):  # NaN and infinities only
+        return list(production.to_numpy()[rng.integers(0, len(production), k)])
     support, counts = np.unique(x, return_counts=True)
     common = counts > rare_count
     if len(support) <= 20 and common.any():
@@ -181,7 +198,7 @@ def _numbers(production: pd.Series, k: int, rng: np.random.Generator, rare_count
             rng.choice(int(common.sum()), k, p=counts[common] / counts[common].sum())
         ]
     elif len(support) >= 2:
-        out = _between_quantiles(x, k, rng)
+        out = between_quantiles(x, k, rng)
     else:  # one value, of few documents (a salary): a value of its size, not it
         out = x[0] * rng.uniform(0.5, 1.5, k) if x[0] else rng.uniform(-1.0, 1.0, k)
     if whole:
@@ -191,7 +208,7 @@ def _numbers(production: pd.Series, k: int, rng: np.random.Generator, rare_count
 
 
 def _strings(
-    path: str,
+    key: str,
     production: pd.Series,
     k: int,
     rng: np.random.Generator,
@@ -199,7 +216,6 @@ def _strings(
     text: TextMaker,
 ) -> list:
     texts = production.astype(str)
-    key = path.rsplit(".", 1)[-1].replace("[]", "")
     kind = pii_kind_of_name(key)
     if kind is None and texts.str.match(EMAIL).mean() > 0.5:
         kind = "email"
@@ -218,7 +234,7 @@ def _strings(
 
 def _dates(texts: pd.Series, k: int, rng: np.random.Generator) -> list:
     days = pd.to_datetime(texts).to_numpy(dtype="datetime64[D]").astype(np.int64)
-    drawn = np.round(_between_quantiles(days.astype("float64"), k, rng)).astype(np.int64)
+    drawn = np.round(between_quantiles(days.astype("float64"), k, rng)).astype(np.int64)
     return list(np.datetime_as_string(drawn.astype("datetime64[D]")))
 
 
@@ -226,7 +242,7 @@ def _times(texts: pd.Series, k: int, rng: np.random.Generator) -> list:
     zoned = texts.str.contains(r"(Z|[+-]\d{2}(:?\d{2})?)$")
     stamps = pd.to_datetime(texts, utc=True, format="ISO8601")
     seconds = stamps.astype("int64").to_numpy() / 1e9
-    drawn = pd.to_datetime(np.round(_between_quantiles(seconds, k, rng)), unit="s", utc=True)
+    drawn = pd.to_datetime(np.round(between_quantiles(seconds, k, rng)), unit="s", utc=True)
     separator = "T" if texts.str.contains("T").mean() >= 0.5 else " "
     out = drawn.strftime(f"%Y-%m-%d{separator}%H:%M:%S")
     suffix = "Z" if zoned.mean() >= 0.5 else ""

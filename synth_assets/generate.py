@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from synth_assets import roles as R
+from synth_assets.arrays import element_kind, format_array, parse_all
 from synth_assets.carries import carry
 from synth_assets.checks import repair
 from synth_assets.config import Config
-from synth_assets.documents import DocumentModel, TextMaker
+from synth_assets.documents import DocumentModel, TextMaker, parse_json
 from synth_assets.errors import SchemaError
 from synth_assets.exclusion import Rule, keep_apart, latest_end, rules_of
 from synth_assets.extract import Extract, TableProfile
@@ -438,8 +441,10 @@ def _fill_column(
             values = _dedupe(pd.Series(values), rng).to_numpy(dtype=object)
         return _with_nulls(values, 0.0 if role.unique else null_rate, col.nullable, rng)
     if role.role == R.DOCUMENT and (found := _documents(ctx, table, col, present)) is not None:
-        text = _document_text(ctx, rng)
-        return _with_nulls(found.sample(n, rng, text), null_rate, col.nullable, rng)
+        docs = found.sample(n, rng, _document_text(ctx, rng))
+        write = format_array if col.kind == "array" else partial(json.dumps, ensure_ascii=False)
+        values = np.array([write(d) for d in docs], dtype=object)
+        return _with_nulls(values, null_rate, col.nullable, rng)
     if role.role == R.RANGE and (ranged := RangeModel.fit(present, col.sql_type)) is not None:
         alone = not [c for c in _data_columns(ctx, table) if c != col.name]
         return _with_nulls(ranged.sample(n, rng, avoid=alone), null_rate, col.nullable, rng)
@@ -482,7 +487,9 @@ def _documents(
             rare = 0
         seed = table_seed(ctx.config.seed, table.name, "documents:" + col.name)
         rng = np.random.default_rng(seed)
-        ctx.documents[key] = DocumentModel.fit(present, rare, rng)
+        kind = element_kind(col.sql_type)
+        docs = parse_all(present, kind) if kind else parse_json(present)
+        ctx.documents[key] = None if docs is None else DocumentModel.fit(docs, col.name, rare, rng)
     return ctx.documents[key]
 
 

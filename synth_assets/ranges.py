@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth_assets.quantiles import between_quantiles
+
 RANGE_TYPES = {
     "tstzrange": "timestamptz",
     "tsrange": "timestamp",
@@ -31,7 +33,6 @@ RANGE_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|
 MICROS_PER_DAY = 86_400_000_000
 # steps a time range's bounds may keep (a day, an hour, a minute, a second), in microseconds
 TIME_STEPS = (MICROS_PER_DAY, 3_600_000_000, 60_000_000, 1_000_000)
-ROWS_PER_KNOT = 10
 REDRAWS = 5
 
 
@@ -97,12 +98,6 @@ def bound_texts(values: np.ndarray, subtype: str, decimals: int) -> np.ndarray:
     else:
         text = np.char.mod(f"%.{decimals}f", values).astype(object)
     return np.where(finite, text, "")
-
-
-def _between_quantiles(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    knots = int(min(100, max(2, len(x) // ROWS_PER_KNOT)))
-    probs = np.linspace(0.0, 1.0, knots)
-    return np.interp(rng.random(k), probs, np.quantile(x, probs))
 
 
 def _step(x: np.ndarray, subtype: str, decimals: int) -> float:
@@ -195,19 +190,19 @@ class RangeModel:
         upper = np.full(n, np.inf)
         below, above = _count(self.open_below, n, rng), _count(self.open_above, n, rng)
         if len(self.starts):
-            lower = _between_quantiles(self.starts, n, rng)
+            lower = between_quantiles(self.starts, n, rng)
         if len(self.lengths):
-            length = np.maximum(self.step, _between_quantiles(self.lengths, n, rng))
+            length = np.maximum(self.step, between_quantiles(self.lengths, n, rng))
             if self.lengths.min() <= 0:  # production has ranges of one point ([a, a])
                 length = np.maximum(0.0, length)
             upper = lower + np.round(length / self.step) * self.step
         elif len(self.ends):
-            upper = _between_quantiles(self.ends, n, rng)
+            upper = between_quantiles(self.ends, n, rng)
         lower = np.round(lower / self.step) * self.step
         upper = np.where(np.isfinite(upper), np.round(upper / self.step) * self.step, upper)
         lower[below] = -np.inf
         if below.any() and len(self.ends):
-            ends = _between_quantiles(self.ends, int(below.sum()), rng)
+            ends = between_quantiles(self.ends, int(below.sum()), rng)
             upper[below] = np.round(ends / self.step) * self.step
         upper[above] = np.inf
         return lower, np.where(np.isfinite(lower) & (upper < lower), lower, upper)

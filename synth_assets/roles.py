@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from synth_assets.arrays import element_kind
 from synth_assets.config import TableOverride
 from synth_assets.pii import pii_kind
 from synth_assets.ranges import RANGE_TYPES
@@ -22,7 +23,7 @@ MODEL = "model"  # learned by the table's synthesizer
 CODE = "code"  # identifiers such as SKU-000123: same format, new characters
 WORDS = "words"  # free text: generated words of production's lengths, never copied
 SAMPLE = "sample"  # types prodtwin does not model: values drawn from production's column
-DOCUMENT = "document"  # json, jsonb: production's structures, every leaf generated (documents)
+DOCUMENT = "document"  # json, arrays: production's structures, every leaf generated (documents)
 RANGE = "range"  # a built-in range type: starts and lengths drawn (ranges)
 BYTES = "bytes"  # bytea: random bytes of production's lengths
 UUID = "uuid"  # a uuid that is no key: random
@@ -134,7 +135,7 @@ def column_roles(
                 roles[col.name] = ColumnRole(MODEL)
         elif col.sql_type == "tsvector":  # derived from text: never production's words
             roles[col.name] = ColumnRole(WORDS)
-        elif col.kind == "json":
+        elif col.kind == "json" or (col.kind == "array" and element_kind(col.sql_type)):
             roles[col.name] = ColumnRole(DOCUMENT, unique=unique)
         elif col.sql_type in RANGE_TYPES:
             roles[col.name] = ColumnRole(RANGE, unique=unique)

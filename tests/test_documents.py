@@ -23,7 +23,10 @@ create table accounts (
     id int primary key,
     plan text not null,
     profile jsonb not null,
-    settings json
+    settings json,
+    contact_emails text[],
+    features text[] not null,
+    ratings int[]
 );
 insert into accounts
 select i, (array['free', 'pro', 'team'])[1 + i % 3],
@@ -41,7 +44,11 @@ select i, (array['free', 'pro', 'team'])[1 + i % 3],
            'friends', jsonb_build_object('user_' || i, true)),
        case when i % 10 = 0 then null
             else json_build_object('theme', (array['dark', 'light'])[1 + i % 2], 'beta', i % 3 = 0)
-       end
+       end,
+       array['a' || i || '@example.org', 'b' || i || '@example.net'],
+       case i % 3 when 0 then array['Trailers', 'Deleted Scenes'] when 1 then array['Commentaries']
+                  else array['Trailers', 'Behind the Scenes'] end,
+       array[(random() * 5)::int, (random() * 5)::int, null]
 from generate_series(1, 400) i;
 create table windows (id int primary key, during tstzrange not null);
 insert into windows
@@ -130,6 +137,23 @@ def test_document_leaves_keep_production_distribution_and_structure(refreshed) -
     assert 0.2 < np.mean(beta) < 0.47  # production: a third
 
 
+def test_arrays_are_generated_element_by_element_or_whole(refreshed) -> None:  # type: ignore[no-untyped-def]
+    source, dev, _ = refreshed
+    query = "select contact_emails, features, ratings from accounts"
+    real, synthetic = _all(source, query), _all(dev, query)
+    real_emails = {e for row in real for e in row[0]}
+    emails = [e for row in synthetic for e in row[0]]
+    assert all(len(row[0]) == 2 for row in synthetic)
+    assert all("@" in e for e in emails) and not set(emails) & real_emails
+    # few arrays, each of many rows: drawn whole, as production has them, at their shares
+    features = pd.Series([tuple(row[1]) for row in synthetic]).value_counts(normalize=True)
+    assert set(features.index) == {tuple(row[1]) for row in real}
+    assert features.max() - features.min() < 0.1
+    ratings = [x for row in synthetic for x in row[2]]
+    assert ratings[2::3] == [None] * len(synthetic)  # the third element is NULL in every row
+    assert set(ratings) - {None} <= set(range(6))
+
+
 def test_ranges_are_generated_on_production_grid_and_shares(refreshed) -> None:  # type: ignore[no-untyped-def]
     source, dev, report = refreshed
     # the table whose only data is a range passed the gate: its rows are no production rows
@@ -164,11 +188,12 @@ def test_a_range_model_draws_within_production_span() -> None:
 
 
 def test_a_document_model_never_copies_a_number_of_one_document() -> None:
-    texts = pd.Series([json.dumps({"a": 1, "salary": 123456})] + [json.dumps({"a": 1})] * 20)
-    model = DocumentModel.fit(texts, 2, np.random.default_rng(0))
-    assert model is not None
-    docs = [json.loads(t) for t in model.sample(500, np.random.default_rng(1), _no_text)]
+    # {"a": 1} alone would be a category of documents, drawn whole: some variety in "b"
+    real = [{"a": 1, "b": i / 7} for i in range(20)] + [{"a": 1, "salary": 123456}]
+    model = DocumentModel.fit(real, "doc", 2, np.random.default_rng(0))
+    docs = model.sample(500, np.random.default_rng(1), _no_text)
     assert {d["a"] for d in docs} == {1}
+    assert all(0 <= d["b"] <= 19 / 7 for d in docs if "b" in d)
     # the key only one document has is scrambled too: it may name a person
     assert not any("salary" in d for d in docs)
     salaries = [v for d in docs for k, v in d.items() if k != "a"]
