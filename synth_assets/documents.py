@@ -1,21 +1,26 @@
-"""JSON documents generated, never copied.
+"""JSON documents and arrays generated, never copied.
 
 A json or jsonb column (a customer's ``profile``, an order's ``metadata``) often carries the
-personal data that column names hide: ``{"contact": {"email": ...}, "notes": "..."}``. Drawn
-whole from production's rows, as values of types prodtwin does not model are, every one of
-them reached the warehouse verbatim.
+personal data that column names hide: ``{"contact": {"email": ...}, "notes": "..."}``, and an
+array column (``contact_emails text[]``) the same. Drawn whole from production's rows, as
+values of types prodtwin does not model are, every one of them reached the warehouse verbatim.
 
-A synthetic document takes the structure of a production document (its keys, nesting and list
-lengths: structure is the application's schema, not a person's data), and every leaf is
-generated from the values production has at that path (``contact.email``, ``items[].price``):
+A column of few documents, each of many rows (a film's special features, a settings object),
+is a category: documents are drawn whole among the ones more than
+``privacy.rare_category_count`` rows have, at their shares. Otherwise a synthetic document
+takes the structure of a production document (its keys, nesting and list lengths: structure is
+the application's schema, not a person's data), and every leaf is generated from the values
+production has at that path (``contact.email``, ``items[].price``):
 
 - numbers between production's quantiles at the path (about ten values per knot), as
-  integers where production's are, with production's decimals;
-- strings that name a kind of personal data by their key (``email``, ``phone``, ``city``) or
-  look like emails are fakes of that kind; strings that repeat (a status, a currency) are drawn
-  among the values more than ``privacy.rare_category_count`` documents have, at their shares;
-  ISO dates and times are drawn between production's quantiles; anything else (free text,
-  codes) is generated like a text column of its kind;
+  integers where production's are, with production's decimals; a path of few values takes
+  its common ones at their shares;
+- strings that name a kind of personal data by their key (``email``, ``phone``, ``city``; a
+  top-level array by its column's name) or look like emails are fakes of that kind; strings
+  that repeat (a status, a currency) are drawn among the values more than
+  ``rare_category_count`` documents have, at their shares; ISO dates and times are drawn
+  between production's quantiles; anything else (free text, codes) is generated like a text
+  column of its kind;
 - booleans at production's share; nulls stay null.
 
 A key that at most ``rare_category_count`` documents have (a map keyed by user names or

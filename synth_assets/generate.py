@@ -805,8 +805,12 @@ def _make_chunk(
             stats.repaired += repair(
                 frame, rule, rng, set(table.primary_key), shape.fk_columns, _steps(ctx, table)
             )
+    moved = 0
     for rule, latest in ctx.exclusions.get(table.name, []):  # no two bookings of a room overlap
-        stats.repaired += keep_apart(frame, table, rule, latest)
+        moved += keep_apart(frame, table, rule, latest)
+    stats.repaired += moved
+    if moved:  # a span moved onto production's grid can make its row a copy after all
+        _nudge_laid_out(ctx, table, frame, shape.fk_columns, tag)
     derive(table, frame, derived)  # terms redrawn or repaired since
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
         acc.add(table, fk, ctx.views[parent].keys, frame)
@@ -892,17 +896,8 @@ def _avoid_copies(
     take only a handful of value combinations cannot avoid every match; the gate reports those.
     """
     profile = ctx.extract.profiles[table.name]
-    # a number derived from two others of its row (sums.RowRule) is equal where they are: it
-    # is neither compared nor drawn again (derive sets it afterwards)
     derived = {r.column for r in ctx.row_rules.get(table.name, [])}
-    columns = [
-        c.name
-        for c in table.columns
-        if c.generated is None
-        and c.name not in keys
-        and c.name not in table.primary_key
-        and c.name not in derived
-    ]
+    columns = _compared(ctx, table, keys)
     model = ctx.models[table.name]
     rebalance = ctx.config.override(table.name).rebalance
     kept = {rebalance.column} if rebalance is not None else set()  # its shares are configured
@@ -914,15 +909,7 @@ def _avoid_copies(
     modelled = [c for c in nudged if c not in tracked]
     if not columns or not nudged or frame.empty:
         return 0
-    if table.name not in ctx.production_hashes:  # once per table, not once per chunk
-        # only combinations that are unique in production identify a row (the gate's copies);
-        # one that many production rows share is a common value, and redrawing it would lower
-        # the rates of such rows (NULLs, NaN, sentinels, the commonest category)
-        hashes, counts = np.unique(
-            row_hashes(ctx.extract.frames[table.name][columns]), return_counts=True
-        )
-        ctx.production_hashes[table.name] = hashes[counts == 1]
-    production = ctx.production_hashes[table.name]
+    production = _unique_rows(ctx, table, columns)
     resampled = 0
     real = ctx.extract.frames[table.name]
     near = [c for c in modelled if c in real.columns]  # what "nearest" is measured on
@@ -977,6 +964,63 @@ def _avoid_copies(
     ]
     _nudge_copies(ctx, table, frame, columns, production, numbers, tag)
     return resampled
+
+
+def _compared(ctx: _Context, table: Table, keys: set[str]) -> list[str]:
+    """The columns a copy is judged on. A number derived from two others of its row
+    (sums.RowRule) is equal where they are: it is neither compared nor drawn again (derive sets
+    it afterwards)."""
+    derived = {r.column for r in ctx.row_rules.get(table.name, [])}
+    return [
+        c.name
+        for c in table.columns
+        if c.generated is None
+        and c.name not in keys
+        and c.name not in table.primary_key
+        and c.name not in derived
+    ]
+
+
+def _unique_rows(ctx: _Context, table: Table, columns: list[str]) -> np.ndarray:
+    """Hashes of production's rows whose combination of values no other row has, once per
+    table, not once per chunk: only those identify a row (the gate's copies); one that many
+    production rows share is a common value, and redrawing it would lower the rates of such
+    rows (NULLs, NaN, sentinels, the commonest category)."""
+    if table.name not in ctx.production_hashes:
+        hashes, counts = np.unique(
+            row_hashes(ctx.extract.frames[table.name][columns]), return_counts=True
+        )
+        ctx.production_hashes[table.name] = hashes[counts == 1]
+    return ctx.production_hashes[table.name]
+
+
+def _nudge_laid_out(
+    ctx: _Context, table: Table, frame: pd.DataFrame, keys: set[str], tag: str
+) -> None:
+    """Rows whose span exclusion.keep_apart moved onto one of production's (a generated range on
+    production's grid, with a price production's row of that range has) move a number that no
+    constraint lays out by a unit: drawn again, their spans would overlap once more."""
+    columns = _compared(ctx, table, keys)
+    if not columns:
+        return
+    laid_out = {
+        name
+        for rule, _ in ctx.exclusions.get(table.name, [])
+        for name in (*rule.equal, rule.span.column, rule.span.start, rule.span.end)
+        if name is not None
+    }
+    real = ctx.extract.frames[table.name]
+    numbers = [
+        c
+        for c in ctx.models[table.name].columns
+        if c.name in columns
+        and c.name not in laid_out
+        and c.name in real
+        and real[c.name].nunique() >= MIN_NUDGE_VALUES
+    ]
+    _nudge_copies(
+        ctx, table, frame, columns, _unique_rows(ctx, table, columns), numbers, tag + ":laid-out"
+    )
 
 
 def _nudge_copies(

@@ -88,9 +88,13 @@ def bound_texts(values: np.ndarray, subtype: str, decimals: int) -> np.ndarray:
     finite = np.isfinite(values)
     whole = np.where(finite, np.round(values), 0).astype(np.int64)
     if subtype in ("timestamptz", "timestamp"):
+        # as PostgreSQL prints them (no fraction when it is zero), so that a range equal to a
+        # production one is seen as equal before the gate sees it
         times = pd.to_datetime(whole, unit="us")
+        fraction = pd.Series(times.strftime(".%f")).str.rstrip("0").str.rstrip(".")
         zone = "+00" if subtype == "timestamptz" else ""
-        text = ('"' + times.strftime("%Y-%m-%d %H:%M:%S.%f") + zone + '"').to_numpy(dtype=object)
+        stamp = pd.Series(times.strftime("%Y-%m-%d %H:%M:%S")) + fraction
+        text = ('"' + stamp + zone + '"').to_numpy(dtype=object)
     elif subtype == "date":
         text = pd.to_datetime(whole, unit="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     elif subtype == "integer":
