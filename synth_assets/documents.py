@@ -106,6 +106,7 @@ class DocumentModel:
     name: str  # the column's: what a top-level list's strings are (an emails array)
     whole: list[Any] = field(default_factory=list)  # a category of documents: its common ones
     shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    slots: list[Counter[Slot]] = field(default_factory=list)  # each template's leaves
 
     @classmethod
     def fit(
@@ -120,6 +121,7 @@ class DocumentModel:
         rare = {k for k, n in learned.keys.items() if n <= rare_count} if rare_count else set()
         values = {slot: pd.Series(v, dtype=object) for slot, v in learned.values.items()}
         model = cls(docs, values, rare, rare_count, name)
+        model.slots = [_slots_of(doc) for doc in docs]
         # few documents, repeated (a film's special features, a settings object): a category,
         # drawn whole among the ones more than rare_count rows have, so the values inside one
         # keep each other's company ({"theme": "dark", "beta": true})
@@ -141,10 +143,15 @@ class DocumentModel:
             return [self.whole[i] for i in rng.choice(len(self.whole), n, p=self.shares)]
         if not self.templates or n == 0:
             return [None] * n
-        chosen = [self.templates[i] for i in rng.integers(0, len(self.templates), n)]
+        picked = rng.integers(0, len(self.templates), n)
+        chosen = [self.templates[i] for i in picked]
+        if not self.slots:  # models pickled before have none
+            self.slots = [_slots_of(doc) for doc in self.templates]
         wanted: Counter[Slot] = Counter()
-        for doc in chosen:
-            _count(doc, "", wanted)
+        times = np.bincount(picked, minlength=len(self.templates))
+        for t in np.flatnonzero(times):  # per template, not per document
+            for slot, k in self.slots[t].items():
+                wanted[slot] += int(k * times[t])
         drawn = {slot: iter(self._leaves(slot, k, rng, text)) for slot, k in wanted.items()}
         renamed: dict[tuple[str, str], str] = {}
         for path, key in self.rare_keys:
@@ -163,6 +170,12 @@ class DocumentModel:
             return _numbers(production, k, rng, self.rare_count)
         key = path.rsplit(".", 1)[-1].replace("[]", "") or self.name
         return _strings(key, production, k, rng, self.rare_count, text)
+
+
+def _slots_of(doc: Any) -> Counter[Slot]:
+    found: Counter[Slot] = Counter()
+    _count(doc, "", found)
+    return found
 
 
 def _count(doc: Any, path: str, wanted: Counter[Slot]) -> None:
