@@ -229,6 +229,44 @@ class Marginal:
         return pd.Series(scores, index=values.index)
 
 
+@dataclass(frozen=True)
+class Codes:
+    """A category's values on [0, 1], each on an interval as wide as its share, in order of
+    appearance: what SDV's UniformEncoder does, done here so that the copula's columns are all
+    numbers SDV passes through untransformed (RDT's transformers were a third of a small
+    table's fit and sample: 5 ms a column)."""
+
+    labels: np.ndarray  # object; NaN is a label of its own
+    upper: np.ndarray  # each label's interval ends here; the last at 1
+
+    @classmethod
+    def fit(cls, values: pd.Series, rng: np.random.Generator) -> tuple[Codes, pd.Series]:
+        codes, labels = pd.factorize(values.astype(object), use_na_sentinel=False)
+        shares = np.bincount(codes, minlength=len(labels)) / max(len(codes), 1)
+        upper = np.cumsum(shares)
+        if len(upper):
+            upper[-1] = 1.0
+        low = upper - shares
+        encoded = low[codes] + rng.random(len(codes)) * shares[codes]
+        return cls(np.asarray(labels, dtype=object), upper), pd.Series(encoded, index=values.index)
+
+    def encode(self, values: pd.Series, rng: np.random.Generator) -> pd.Series:
+        """Given values (a condition) at a point inside their intervals; an unknown value at
+        the middle of the scale."""
+        keys = pd.Series(self.labels).astype(str)
+        at = pd.Index(keys).get_indexer(values.astype(object).astype(str))
+        low = np.concatenate([[0.0], self.upper[:-1]])
+        width = self.upper - low
+        u = np.where(at >= 0, low[at] + rng.random(len(at)) * width[at], 0.5)
+        return pd.Series(u, index=values.index)
+
+    def decode(self, u: pd.Series) -> pd.Series:
+        x = np.clip(pd.to_numeric(u, errors="coerce").to_numpy(dtype="float64"), 0.0, 1.0)
+        at = np.searchsorted(self.upper, np.nan_to_num(x, nan=0.5))
+        at = np.minimum(at, len(self.labels) - 1)
+        return pd.Series(self.labels[at], index=u.index, dtype=object)
+
+
 # dates pandas holds at nanoseconds; PostgreSQL's run from 4713 BC to 294276 AD
 NS_LOW, NS_HIGH = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
 
@@ -480,6 +518,10 @@ class TableModel:
     quotas: dict[str, Quota] = field(default_factory=dict)  # categories' training shares
     durations: dict[str, Duration] = field(default_factory=dict)  # later times from earlier
     nulls: dict[str, str] = field(default_factory=dict)  # number or time -> its NULL flag
+    # the Gaussian copula's own encodings: categories as Codes, numbers' NULL shares (their
+    # NULLs filled for the fit, put back at random rows, as SDV's FloatFormatter did)
+    codes: dict[str, Codes] = field(default_factory=dict)
+    missing: dict[str, float] = field(default_factory=dict)
 
     def keep_implied(self, frame: pd.DataFrame, seed: int, fixed: str | None = None) -> int:
         """Rows whose pair of implied categories production never has get the finer value
@@ -570,8 +612,22 @@ class TableModel:
             warnings.simplefilter("ignore")
             data = self.synthesizer.sample(num_rows=n)
         data = data[self.table] if isinstance(data, dict) else data
-        restored = self._restore(data.reset_index(drop=True), seed, stratified)
+        data = self._decoded(data.reset_index(drop=True), seed)
+        restored = self._restore(data, seed, stratified)
         return self._finish(restored)
+
+    def _decoded(self, data: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """The copula's numbers as the model frame: categories from their codes, numbers'
+        NULLs back at their training shares (models pickled before have neither: SDV's own
+        transformers did it)."""
+        rng = np.random.default_rng(seed + 5)
+        for name, codes in getattr(self, "codes", {}).items():
+            if name in data:
+                data[name] = codes.decode(data[name])
+        for name, share in getattr(self, "missing", {}).items():
+            if name in data:
+                data.loc[rng.random(len(data)) < share, name] = np.nan
+        return data
 
     def _finish(self, data: pd.DataFrame) -> pd.DataFrame:
         """Restored copula rows as the table's values: NULL where a number's flag says so, then
@@ -706,17 +762,22 @@ class TableModel:
         rows for conditions it cannot meet; the caller sets the given values on both."""
         self.synthesizer.reset_sampling()
         self.synthesizer._set_random_state(seed)
+        known = wanted.copy()
+        codes = getattr(self, "codes", {})
+        if column in codes:  # the copula sees the value's code
+            known[column] = codes[column].encode(known[column], np.random.default_rng(seed + 6))
         try:
             with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 data = self.synthesizer.sample_remaining_columns(
-                    known_columns=wanted, max_tries_per_batch=200
+                    known_columns=known, max_tries_per_batch=200
                 )
         except ValueError as error:  # SDV met none of the conditions
             if "Unable to sample any rows" not in str(error):
                 raise
             data = wanted.iloc[:0]
         data = data[self.table] if isinstance(data, dict) else data
+        data = self._decoded(data.reset_index(drop=True), seed)
         parts = []
         if len(data):
             restored = self._restore(data.reset_index(drop=True), seed, fixed=column)
@@ -818,11 +879,20 @@ def fit_table(
 
         torch.manual_seed(seed)
         kwargs["epochs"] = 100
+    fit_frame, codes, missing = data, {}, {}
+    if synthesizer == "gaussian_copula":
+        fit_frame, codes, missing = _copula_frame(data, model_columns, seed)
+        metadata = Metadata.load_from_dict(
+            {"tables": {table: {"columns": {c: {"sdtype": "numerical"} for c in fit_frame}}}}
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = cls(metadata, **kwargs)
-            model.fit({table: data})
+            if synthesizer == "gaussian_copula":  # numbers already: no transformer needed
+                model.auto_assign_transformers({table: fit_frame})
+                model.update_transformers(dict.fromkeys(fit_frame.columns, None))
+            model.fit({table: fit_frame})
     except Exception as error:  # SDV raises many kinds; the user needs table and reason
         raise ProdtwinError(
             f"fitting {synthesizer} on table {table} failed: {error}. Try another synthesizer "
@@ -858,7 +928,31 @@ def fit_table(
         quotas,
         durations,
         nulls,
+        codes,
+        missing,
     )
+
+
+def _copula_frame(
+    data: pd.DataFrame, columns: list[Column], seed: int
+) -> tuple[pd.DataFrame, dict[str, Codes], dict[str, float]]:
+    """The Gaussian copula's training frame, every column a number: categories as their codes,
+    numbers' NULLs filled with the column's mean (a normal score's is 0) and their shares kept,
+    as SDV's UniformEncoder and FloatFormatter did."""
+    rng = np.random.default_rng(seed + 8)
+    out = data.copy()
+    codes: dict[str, Codes] = {}
+    missing: dict[str, float] = {}
+    for c in columns:
+        if SDTYPES[c.kind]["sdtype"] in CATEGORY_SDTYPES:
+            codes[c.name], out[c.name] = Codes.fit(data[c.name], rng)
+            continue
+        x = pd.to_numeric(data[c.name], errors="coerce").astype("float64")
+        share = float(x.isna().mean())
+        if share > 0:
+            missing[c.name] = share
+            out[c.name] = x.fillna(x.mean() if x.notna().any() else 0.0)
+    return out, codes, missing
 
 
 NULL_FLAG = "null"

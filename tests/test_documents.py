@@ -3,8 +3,6 @@ profile never reach the warehouse, and a table whose only data is a range publis
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import psycopg

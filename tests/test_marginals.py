@@ -53,3 +53,22 @@ def test_a_generated_column_takes_production_s_count_of_nulls() -> None:
     }
     assert drawn == {5, 6}  # 5.9 rows' worth: 5 or 6, never a coin's 2 or 10
     assert all(v is not None for v in _with_nulls(values, 0.5, False, np.random.default_rng(0)))
+
+
+def test_a_small_table_keeps_a_category_s_link_to_a_number_and_its_shares() -> None:
+    # 60 rows: too few for the refiners' trees, so the copula alone links the size to the
+    # weight through the category's codes; a NULL weight stays at production's share
+    rng = np.random.default_rng(8)
+    weight = rng.normal(50, 10, 60)
+    size = np.where(weight > 55, "large", np.where(weight < 45, "small", "medium"))
+    weight[:6] = np.nan
+    production = pd.DataFrame({"weight": weight, "size": size})
+    columns = [Column("weight", "float8", "float", True), Column("size", "text", "text", False)]
+    model = fit_table("parcels", production, columns, "gaussian_copula", seed=2)
+    sample = pd.concat([model.sample(60, seed) for seed in range(20)], ignore_index=True)
+    shares = sample["size"].value_counts(normalize=True)
+    expected = production["size"].value_counts(normalize=True)
+    assert (shares.reindex(expected.index) - expected).abs().max() < 0.05
+    means = sample.groupby("size")["weight"].mean()
+    assert means["small"] < means["medium"] < means["large"]
+    assert abs(sample["weight"].isna().mean() - 0.1) < 0.03
