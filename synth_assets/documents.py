@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.pii import pii_kind_of_name, scramble
-from synth_assets.quantiles import between_quantiles
+from synth_assets.quantiles import TIME_STEPS, between_quantiles, step_of
 
 # documents a model is learned from: parsing is per document, and memory follows the chunk
 MAX_DOCUMENTS = 5_000
@@ -257,10 +257,12 @@ def _dates(texts: pd.Series, k: int, rng: np.random.Generator) -> list:
 
 
 def _times(texts: pd.Series, k: int, rng: np.random.Generator) -> list:
-    zoned = texts.str.contains(r"(Z|[+-]\d{2}(:?\d{2})?)$")
+    zoned = texts.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
     stamps = pd.to_datetime(texts, utc=True, format="ISO8601")
     seconds = stamps.astype("int64").to_numpy() / 1e9
-    drawn = pd.to_datetime(np.round(between_quantiles(seconds, k, rng)), unit="s", utc=True)
+    step = step_of(seconds, TIME_STEPS) or 1.0  # whole hours stay whole hours
+    drawn = np.round(between_quantiles(seconds, k, rng) / step) * step
+    drawn = pd.to_datetime(drawn, unit="s", utc=True)
     separator = "T" if texts.str.contains("T").mean() >= 0.5 else " "
     out = drawn.strftime(f"%Y-%m-%d{separator}%H:%M:%S")
     suffix = "Z" if zoned.mean() >= 0.5 else ""

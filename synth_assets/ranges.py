@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth_assets.quantiles import between_quantiles
+from synth_assets.quantiles import TIME_STEPS, between_quantiles, step_of
 
 RANGE_TYPES = {
     "tstzrange": "timestamptz",
@@ -31,8 +31,6 @@ RANGE_TYPES = {
 DISCRETE = {"date", "integer"}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
 RANGE_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|[^\])"]*)([\])])$')
 MICROS_PER_DAY = 86_400_000_000
-# steps a time range's bounds may keep (a day, an hour, a minute, a second), in microseconds
-TIME_STEPS = (MICROS_PER_DAY, 3_600_000_000, 60_000_000, 1_000_000)
 REDRAWS = 5
 
 
@@ -109,10 +107,12 @@ def _step(x: np.ndarray, subtype: str, decimals: int) -> float:
         return 1.0
     if subtype == "numeric":
         return 10.0**-decimals
-    for step in TIME_STEPS:
-        if len(x) and bool(np.all(np.mod(x, step) == 0)):
-            return float(step)
-    return 1.0  # a microsecond
+    micros = tuple(1e6 * step for step in TIME_STEPS)
+    return step_of(x, micros) or 1.0  # else a microsecond
+
+
+def _snap(values: np.ndarray, step: float) -> np.ndarray:
+    return np.round(values / step) * step
 
 
 def _count(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,7 +134,7 @@ class RangeModel:
     open_above: float
     brackets: pd.Series  # "[)" -> share
     decimals: int
-    step: float
+    steps: tuple[float, float, float]  # of starts, lengths and ends
     unique: pd.MultiIndex  # (lower, upper) of ranges no other production range has
 
     @classmethod
@@ -164,7 +164,11 @@ class RangeModel:
             float(np.isposinf(upper).mean()),
             (parts["open"] + parts["close"]).value_counts(normalize=True),
             decimals,
-            _step(np.concatenate([starts, upper[np.isfinite(upper)]]), subtype, decimals),
+            (
+                _step(starts, subtype, decimals),
+                _step((upper - lower)[both], subtype, decimals),
+                _step(upper[np.isfinite(upper)], subtype, decimals),
+            ),
             pairs[~pairs.duplicated(keep=False)],
         )
 
@@ -190,23 +194,23 @@ class RangeModel:
         return out
 
     def _bounds(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Starts on production's step of starts, lengths on its step of lengths (a window
+        opening at midnight that lasts 90 minutes: days and minutes)."""
         lower = np.full(n, -np.inf)
         upper = np.full(n, np.inf)
         below, above = _count(self.open_below, n, rng), _count(self.open_above, n, rng)
+        start_step, length_step, end_step = self.steps
         if len(self.starts):
-            lower = between_quantiles(self.starts, n, rng)
+            lower = _snap(between_quantiles(self.starts, n, rng), start_step)
         if len(self.lengths):
-            length = np.maximum(self.step, between_quantiles(self.lengths, n, rng))
-            if self.lengths.min() <= 0:  # production has ranges of one point ([a, a])
-                length = np.maximum(0.0, length)
-            upper = lower + np.round(length / self.step) * self.step
+            length = between_quantiles(self.lengths, n, rng)
+            # production's shortest range is one step at least, or a point ([a, a])
+            shortest = length_step if self.lengths.min() > 0 else 0.0
+            upper = lower + np.maximum(shortest, _snap(length, length_step))
         elif len(self.ends):
-            upper = between_quantiles(self.ends, n, rng)
-        lower = np.round(lower / self.step) * self.step
-        upper = np.where(np.isfinite(upper), np.round(upper / self.step) * self.step, upper)
+            upper = _snap(between_quantiles(self.ends, n, rng), end_step)
         lower[below] = -np.inf
         if below.any() and len(self.ends):
-            ends = between_quantiles(self.ends, int(below.sum()), rng)
-            upper[below] = np.round(ends / self.step) * self.step
+            upper[below] = _snap(between_quantiles(self.ends, int(below.sum()), rng), end_step)
         upper[above] = np.inf
         return lower, np.where(np.isfinite(lower) & (upper < lower), lower, upper)

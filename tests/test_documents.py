@@ -200,3 +200,58 @@ def test_a_document_model_never_copies_a_number_of_one_document() -> None:
 
 def _no_text(kind: str | None, production: pd.Series, n: int) -> np.ndarray:
     return np.array(["x"] * n, dtype=object)
+
+
+ODD = """
+select setseed(0.5);
+create table odd (
+    id int primary key,
+    doc jsonb,
+    raw json,
+    words text[],
+    grid int[],
+    flags boolean[],
+    stamps timestamptz[],
+    big int8range,
+    span tsrange,
+    cash numrange
+);
+insert into odd
+select i,
+       case i % 6 when 0 then '"just a string"'::jsonb when 1 then '[1, "two", null, {"x": []}]'
+                  when 2 then '{}' when 3 then '{"a": {"b": {"c": {"d": [1.5, 2.25]}}}, "é": "ü"}'
+                  when 4 then 'null'::jsonb else jsonb_build_object('n', i, 'mixed', case
+                  when i % 2 = 0 then to_jsonb(i) else to_jsonb('s' || i) end) end,
+       ('{"k": ' || i || ',  "spaced" : true}')::json,
+       case i % 4 when 0 then '{}'::text[] when 1 then array['a,b', 'say "hi"', 'back\\slash', 'NULL']
+                  when 2 then array[null, 'x y']::text[] else array['plain'] end,
+       case when i % 3 = 0 then '{{1,2},{3,4}}'::int[] else array[i, i + 1] end,
+       array[i % 2 = 0, null],
+       array[timestamptz '2024-01-01 00:00+00' + i * interval '1 h'],
+       case when i % 5 = 0 then '(,)'::int8range else int8range(i::bigint * 1000000000, i::bigint * 1000000000 + 7) end,
+       tsrange(timestamp '2024-01-01' + i * interval '1 day', timestamp '2024-01-01' + i * interval '1 day' + interval '90 min', '[]'),
+       case when i % 4 = 0 then 'empty'::numrange else numrange(i * 0.125, i * 0.125 + 1.5, '(]') end
+from generate_series(1, 60) i;
+"""
+
+
+def test_odd_documents_arrays_and_ranges_publish(make_database) -> None:  # type: ignore[no-untyped-def]
+    source, dev = make_database("odd"), make_database("odd_dev")
+    with psycopg.connect(source) as conn:
+        conn.execute(ODD)
+    run_refresh(make_config(source, {"dev": dev}))  # PostgreSQL parsed every value it got
+    rows = _all(dev, "select words, grid, big::text, span::text, cash::text from odd")
+    assert len(rows) == 60
+    assert {len(g) if g and isinstance(g[0], int) else 2 for _, g, *_ in rows} == {2}
+    assert any(w == ["a,b", 'say "hi"', "back\\slash", "NULL"] for w, *_ in rows)
+    assert all(s.startswith("[") and s.endswith("]") for *_, s, _ in rows)
+    assert any(c == "empty" for *_, c in rows) and any(b == "(,)" for _, _, b, _, _ in rows)
+    # times keep production's steps: stamps on whole hours, windows opening at midnight for
+    # 90 minutes (the steps of starts and of lengths, each its own)
+    grid = _all(
+        dev,
+        "select count(*) filter (where extract(minute from s) + extract(second from s) <> 0), "
+        "count(*) filter (where lower(span)::time <> '00:00' or "
+        "upper(span) - lower(span) <> interval '90 min') from odd, unnest(stamps) s",
+    )[0]
+    assert grid == (0, 0)
