@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.arrays import format_array, parse_all
-from synth_assets.documents import DocumentModel, parse_json
+from synth_assets.documents import MAX_DOCUMENTS, DocumentModel, parse_json
 
 PRODUCTION_ROWS = 20_000
 
@@ -62,7 +62,8 @@ def main() -> None:
         ("int arrays", _arrays(rng), lambda t: parse_all(t, "integer"), format_array),
     ):
         start = time.perf_counter()
-        model = DocumentModel.fit(parse(texts) or [], name, 2, rng)
+        learned = texts.sample(min(len(texts), MAX_DOCUMENTS), random_state=0)  # as generate does
+        model = DocumentModel.fit(parse(learned) or [], name, 2)
         fit = time.perf_counter() - start
         start = time.perf_counter()
         generated = [write(d) for d in model.sample(n, rng, _words)]

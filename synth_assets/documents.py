@@ -43,7 +43,7 @@ import pandas as pd
 from synth_assets.pii import pii_kind_of_name, scramble
 from synth_assets.quantiles import TIME_STEPS, between_quantiles, step_of
 
-# documents a model is learned from: parsing is per document, and memory follows the chunk
+# documents a model is learned from (a sample of production's): parsing is per document
 MAX_DOCUMENTS = 5_000
 MAX_WHOLE = 50  # distinct documents a category of documents has at most
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -109,12 +109,9 @@ class DocumentModel:
     slots: list[Counter[Slot]] = field(default_factory=list)  # each template's leaves
 
     @classmethod
-    def fit(
-        cls, docs: list[Any], name: str, rare_count: int, rng: np.random.Generator
-    ) -> DocumentModel:
-        """``docs``: production's documents as Python values (NULLs left out)."""
-        if len(docs) > MAX_DOCUMENTS:
-            docs = [docs[i] for i in np.sort(rng.choice(len(docs), MAX_DOCUMENTS, replace=False))]
+    def fit(cls, docs: list[Any], name: str, rare_count: int) -> DocumentModel:
+        """``docs``: production's documents as Python values (NULLs left out), at most
+        MAX_DOCUMENTS of them (the caller samples before parsing)."""
         learned = _Learned()
         for doc in docs:
             _walk(doc, "", learned, set())

@@ -29,7 +29,7 @@ from synth_assets.arrays import element_kind, format_array, parse_all
 from synth_assets.carries import carry
 from synth_assets.checks import repair
 from synth_assets.config import Config
-from synth_assets.documents import DocumentModel, TextMaker, parse_json
+from synth_assets.documents import MAX_DOCUMENTS, DocumentModel, TextMaker, parse_json
 from synth_assets.errors import SchemaError
 from synth_assets.exclusion import Rule, keep_apart, latest_end, rules_of
 from synth_assets.extract import Extract, TableProfile
@@ -487,9 +487,11 @@ def _documents(
             rare = 0
         seed = table_seed(ctx.config.seed, table.name, "documents:" + col.name)
         rng = np.random.default_rng(seed)
+        if len(present) > MAX_DOCUMENTS:  # parsed one by one: a sample of them
+            present = present.iloc[np.sort(rng.choice(len(present), MAX_DOCUMENTS, replace=False))]
         kind = element_kind(col.sql_type)
         docs = parse_all(present, kind) if kind else parse_json(present)
-        ctx.documents[key] = None if docs is None else DocumentModel.fit(docs, col.name, rare, rng)
+        ctx.documents[key] = None if docs is None else DocumentModel.fit(docs, col.name, rare)
     return ctx.documents[key]
 
 

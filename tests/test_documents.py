@@ -188,7 +188,7 @@ def test_a_range_model_draws_within_production_span() -> None:
 def test_a_document_model_never_copies_a_number_of_one_document() -> None:
     # {"a": 1} alone would be a category of documents, drawn whole: some variety in "b"
     real = [{"a": 1, "b": i / 7} for i in range(20)] + [{"a": 1, "salary": 123456}]
-    model = DocumentModel.fit(real, "doc", 2, np.random.default_rng(0))
+    model = DocumentModel.fit(real, "doc", 2)
     docs = model.sample(500, np.random.default_rng(1), _no_text)
     assert {d["a"] for d in docs} == {1}
     assert all(0 <= d["b"] <= 19 / 7 for d in docs if "b" in d)
