@@ -380,10 +380,11 @@ def add_keys(
     on_step(f"constraints {table.name}")
     if table.primary_key:
         cur.execute(
-            sql.SQL("alter table {} add constraint {} primary key ({})").format(
+            sql.SQL("alter table {} add constraint {} primary key ({}){}").format(
                 t,
                 sql.Identifier(table.primary_key_name or f"{table.name}_pkey"),
                 _ident_list(table.primary_key),
+                _deferral(*table.primary_key_deferral),
             )
         )
     for u in table.uniques:

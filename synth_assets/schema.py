@@ -119,6 +119,8 @@ class Table:
     partitioning: Partitioning | None = None
     unique_indexes: tuple[UniqueConstraint, ...] = ()  # UNIQUE indexes that back no constraint
     exclusions: tuple[ExclusionConstraint, ...] = ()
+    # a DEFERRABLE primary key: QA's transaction that renumbers two rows relies on it
+    primary_key_deferral: tuple[bool, bool] = (False, False)  # deferrable, initially deferred
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -261,7 +263,7 @@ _CONSTRAINT_QUERY = sa.text(
     from pg_constraint k
     join pg_class c on c.oid = k.conrelid
     join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = :schema and c.relkind in ('r', 'p') and k.contype in ('u', 'x')
+    where n.nspname = :schema and c.relkind in ('r', 'p') and k.contype in ('u', 'x', 'p')
     order by c.relname, k.conname
     """
 )
@@ -352,7 +354,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
     deferral = {
         (r.table_name, r.name): (bool(r.deferrable), bool(r.deferred))
         for r in constraint_rows
-        if r.type == "u"
+        if r.type in ("u", "p")
     }
 
     table_names = sorted({key[1] for key in cols if key[1] not in partition_parent})
@@ -421,6 +423,7 @@ def introspect(conn: Connection, schema: str) -> Schema:
             columns=tuple(columns),
             primary_key=tuple(pk.get("constrained_columns") or ()),
             primary_key_name=pk.get("name"),
+            primary_key_deferral=deferral.get((name, pk.get("name")), (False, False)),
             foreign_keys=tuple(fk_list),
             uniques=tuple(
                 UniqueConstraint(

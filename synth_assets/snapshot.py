@@ -47,6 +47,7 @@ def _table(data: dict[str, Any]) -> Table:
         ),
         primary_key=tuple(data["primary_key"]),
         primary_key_name=data["primary_key_name"],
+        primary_key_deferral=tuple(data.get("primary_key_deferral", (False, False))),  # type: ignore[arg-type]
         foreign_keys=tuple(
             ForeignKey(
                 **{**f, "columns": tuple(f["columns"]), "ref_columns": tuple(f["ref_columns"])}

@@ -1,4 +1,4 @@
-"""Exclusion constraints (no two bookings of a room overlap) and deferrable UNIQUE constraints
+"""Exclusion constraints (no two bookings of a room overlap) and deferrable UNIQUE and primary keys
 survive a refresh: the warehouse has production's constraints and the synthetic rows keep them."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ select i, 1 + i % 12, timestamptz '2024-03-01 00:00+00' + i * interval '10 h',
        timestamptz '2024-03-01 00:00+00' + i * interval '10 h'
        + (4 + floor(random() * 5)) * interval '1 h', round((15 + random() * 30)::numeric, 2)
 from generate_series(1, 400) i;
-create table tariffs (id int primary key, rate numeric(6,2) not null, valid daterange not null,
+create table tariffs (id int, rate numeric(6,2) not null, valid daterange not null,
+                      constraint tariffs_pkey primary key (id) deferrable,
                       exclude using gist (valid with &&));
 insert into tariffs
 select i, 10 + i * 0.5, daterange(date '2020-01-01' + (i - 1) * 30,
@@ -99,6 +100,18 @@ def test_the_warehouse_has_production_exclusion_constraints_and_keeps_them(refre
         n.startswith("table zones: exclusion constraint zones_area_excl is not") for n in notes
     )
     assert any("maintenance" in n and n.startswith("enforced:") for n in notes)
+
+
+def test_a_deferrable_primary_key_stays_deferrable(refreshed) -> None:  # type: ignore[no-untyped-def]
+    _, dev, _ = refreshed
+    query = "select condeferrable, condeferred from pg_constraint where conname = 'tariffs_pkey'"
+    assert _rows(dev, query) == [(True, False)]
+    with psycopg.connect(dev) as conn:  # QA renumbers two tariffs in one statement
+        a, b = conn.execute("select id from tariffs order by id limit 2").fetchall()
+        conn.execute(
+            "update tariffs set id = case id when %s then %s else %s end where id in (%s, %s)",
+            (a[0], b[0], a[0], a[0], b[0]),
+        )
 
 
 def test_a_deferrable_unique_constraint_stays_deferrable(refreshed) -> None:  # type: ignore[no-untyped-def]
