@@ -332,7 +332,9 @@ class _Context:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # resolution.step_of
     # exclusion.Rule kept per table, with production's latest end of its span
     exclusions: dict[str, list[tuple[Rule, float]]] = field(default_factory=dict)
+    # documents.DocumentModel and ranges.RangeModel per (table, column), learned once
     documents: dict[tuple[str, str], DocumentModel | None] = field(default_factory=dict)
+    ranges: dict[tuple[str, str], RangeModel | None] = field(default_factory=dict)
 
     def hidden(self, table: str, column: str) -> pd.Series | None:
         return self.views[table].hidden(column)
@@ -445,7 +447,7 @@ def _fill_column(
         write = format_array if col.kind == "array" else partial(json.dumps, ensure_ascii=False)
         values = np.array([write(d) for d in docs], dtype=object)
         return _with_nulls(values, null_rate, col.nullable, rng)
-    if role.role == R.RANGE and (ranged := RangeModel.fit(present, col.sql_type)) is not None:
+    if role.role == R.RANGE and (ranged := _ranges(ctx, table, col, present)) is not None:
         alone = not [c for c in _data_columns(ctx, table) if c != col.name]
         return _with_nulls(ranged.sample(n, rng, avoid=alone), null_rate, col.nullable, rng)
     if role.role in (R.SAMPLE, R.DOCUMENT, R.RANGE):
@@ -470,7 +472,8 @@ def _fill_column(
 
 
 def _data_columns(ctx: _Context, table: Table) -> list[str]:
-    """The columns a copied row is compared on: neither keys, nor computed, nor always NULL."""
+    """The columns whose values can tell a synthetic row from a production one: neither keys,
+    nor computed, nor always NULL."""
     roles = ctx.roles[table.name]
     skip = (R.KEY, R.GENERATED, R.EMPTY)
     return [c.name for c in table.columns if c.name in roles and roles[c.name].role not in skip]
@@ -493,6 +496,14 @@ def _documents(
         docs = parse_all(present, kind) if kind else parse_json(present)
         ctx.documents[key] = None if docs is None else DocumentModel.fit(docs, col.name, rare)
     return ctx.documents[key]
+
+
+def _ranges(ctx: _Context, table: Table, col: Column, present: pd.Series) -> RangeModel | None:
+    """The column's range model, learned once for all the table's chunks."""
+    key = (table.name, col.name)
+    if key not in ctx.ranges:
+        ctx.ranges[key] = RangeModel.fit(present, col.sql_type)
+    return ctx.ranges[key]
 
 
 def _new_text(
