@@ -48,7 +48,7 @@ from synth_assets.lookup import lookup_hints
 from synth_assets.order import GenerationPlan
 from synth_assets.pii import FakePools, replace_pii
 from synth_assets.privacy import encode
-from synth_assets.ranges import RangeModel
+from synth_assets.ranges import RangeModel, hidden_names, is_hidden
 from synth_assets.rebalance import rebalanced_values
 from synth_assets.relations import (
     Side,
@@ -120,6 +120,14 @@ def fit_model(
     if hidden:
         frame = pd.concat([frame, latent], axis=1)
         columns = columns + hidden
+    for col in table.columns:  # a range's start and length, learned with the row
+        if config.is_reference(table.name) or roles[col.name].role != R.RANGE:
+            continue
+        ranged = RangeModel.fit(frame[col.name], col.sql_type) if col.name in frame else None
+        if ranged is not None:
+            extra = ranged.hidden(frame[col.name])
+            frame = pd.concat([frame, extra], axis=1)
+            columns = columns + ranged.hidden_columns(col.name)
     return fit_table(
         table.name,
         frame,
@@ -420,8 +428,16 @@ def _dedupe_key_sets(
 
 
 def _fill_column(
-    ctx: _Context, table: Table, col: Column, role: R.ColumnRole, n: int, rng: np.random.Generator
+    ctx: _Context,
+    table: Table,
+    col: Column,
+    role: R.ColumnRole,
+    n: int,
+    rng: np.random.Generator,
+    sampled: pd.DataFrame | None = None,
 ) -> list | pd.Series | None:
+    """A column no model draws; ``sampled``: the chunk's model rows (a range's start and
+    length are among them)."""
     production = (
         ctx.extract.frames[table.name][col.name]
         if col.name in ctx.extract.frames[table.name]
@@ -447,8 +463,11 @@ def _fill_column(
         write = format_array if col.kind == "array" else partial(json.dumps, ensure_ascii=False)
         values = np.array([write(d) for d in docs], dtype=object)
         return _with_nulls(values, null_rate, col.nullable, rng)
-    if role.role == R.RANGE and (ranged := _ranges(ctx, table, col, present)) is not None:
+    if role.role == R.RANGE and (ranged := _ranges(ctx, table, col, production)) is not None:
         alone = not [c for c in _data_columns(ctx, table) if c != col.name]
+        start, length = hidden_names(col.name)
+        if sampled is not None and start in sampled and length in sampled:
+            return list(ranged.build(sampled[start], sampled[length], rng, avoid=alone))
         return _with_nulls(ranged.sample(n, rng, avoid=alone), null_rate, col.nullable, rng)
     if role.role in (R.SAMPLE, R.DOCUMENT, R.RANGE):
         base = present.to_numpy(dtype=object)
@@ -498,11 +517,11 @@ def _documents(
     return ctx.documents[key]
 
 
-def _ranges(ctx: _Context, table: Table, col: Column, present: pd.Series) -> RangeModel | None:
+def _ranges(ctx: _Context, table: Table, col: Column, production: pd.Series) -> RangeModel | None:
     """The column's range model, learned once for all the table's chunks."""
     key = (table.name, col.name)
     if key not in ctx.ranges:
-        ctx.ranges[key] = RangeModel.fit(present, col.sql_type)
+        ctx.ranges[key] = RangeModel.fit(production, col.sql_type)
     return ctx.ranges[key]
 
 
@@ -787,7 +806,7 @@ def _make_chunk(
         role = roles[col.name]
         if role.role in (R.KEY, R.MODEL, R.GENERATED):
             continue
-        frame[col.name] = _fill_column(ctx, table, col, role, n, rng)
+        frame[col.name] = _fill_column(ctx, table, col, role, n, rng, frame)
     for fk in shape.self_fks:
         depths = profile.tree_depths.get(fk.name)
         if depths is not None and depths.sum() > 0:
@@ -828,7 +847,7 @@ def _make_chunk(
     for parent, fk, acc in ctx.summing.get(table.name, []):  # the values published, final
         acc.add(table, fk, ctx.views[parent].keys, frame)
     stats.rows_generated += n
-    return frame
+    return frame.drop(columns=[c for c in frame.columns if is_hidden(c)])
 
 
 def _unit(ctx: _Context, table: Table, col: Column) -> float | None:

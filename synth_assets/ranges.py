@@ -13,12 +13,13 @@ same functions here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.quantiles import TIME_STEPS, between_quantiles, step_of
+from synth_assets.schema import Column
 
 RANGE_TYPES = {
     "tstzrange": "timestamptz",
@@ -28,7 +29,12 @@ RANGE_TYPES = {
     "int8range": "integer",
     "numrange": "numeric",
 }
-DISCRETE = {"date", "integer"}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
+DISCRETE = {"date", "integer"}
+TIME_SUBTYPES = {
+    "timestamptz",
+    "timestamp",
+    "date",
+}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
 RANGE_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|[^\])"]*)([\])])$')
 MICROS_PER_DAY = 86_400_000_000
 REDRAWS = 5
@@ -111,6 +117,47 @@ def _step(x: np.ndarray, subtype: str, decimals: int) -> float:
     return step_of(x, micros) or 1.0  # else a microsecond
 
 
+START_PREFIX = "__range_start__"
+LENGTH_PREFIX = "__range_length__"
+
+
+def hidden_names(column: str) -> tuple[str, str]:
+    """The hidden model columns of a range column's start and length."""
+    return START_PREFIX + column, LENGTH_PREFIX + column
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith((START_PREFIX, LENGTH_PREFIX))
+
+
+def _finite_bounds(values: pd.Series, subtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of each row as numbers (NaN for NULL, empty or unparsed)."""
+    parts = parts_of(values)
+    lower, upper = bounds_of(parts, subtype)
+    unparsed = parts["open"].isna().to_numpy()
+    lower[unparsed], upper[unparsed] = np.nan, np.nan
+    return lower, upper
+
+
+def _specials(values: pd.Series, subtype: str) -> pd.Series:
+    """The shares of NULL, empty and unbounded ranges among the rows that are none of these."""
+    text = values.astype(object)
+    lower, upper = _finite_bounds(values, subtype)
+    kinds = np.select(
+        [
+            text.isna().to_numpy(),
+            text.astype(str).str.lower().eq("empty").to_numpy(),
+            np.isneginf(lower) & np.isposinf(upper),
+            np.isneginf(lower),
+            np.isposinf(upper),
+        ],
+        ["null", "empty", "both", "below", "above"],
+        "finite",
+    )
+    rest = pd.Series(kinds[kinds != "finite"], dtype=object)
+    return rest.value_counts(normalize=True)
+
+
 def _snap(values: np.ndarray, step: float) -> np.ndarray:
     return np.round(values / step) * step
 
@@ -136,9 +183,12 @@ class RangeModel:
     decimals: int
     steps: tuple[float, float, float]  # of starts, lengths and ends
     unique: pd.MultiIndex  # (lower, upper) of ranges no other production range has
+    # of the rows with no finite start and length: NULL, empty, unbounded below or above
+    specials: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
 
     @classmethod
     def fit(cls, values: pd.Series, sql_type: str) -> RangeModel | None:
+        """``values``: production's column, NULLs included."""
         subtype = RANGE_TYPES.get(sql_type)
         present = values.dropna().astype(str)
         if subtype is None or present.empty:
@@ -170,7 +220,89 @@ class RangeModel:
                 _step(upper[np.isfinite(upper)], subtype, decimals),
             ),
             pairs[~pairs.duplicated(keep=False)],
+            _specials(values, subtype),
         )
+
+    def hidden(self, values: pd.Series) -> pd.DataFrame:
+        """Each production row's start and length (NaN unless both ends are finite), which the
+        table's model learns with the row's other columns: a booking's length follows its
+        price, its start its creation time."""
+        start, end = _finite_bounds(values, self.subtype)
+        both = np.isfinite(start) & np.isfinite(end)
+        names = hidden_names(str(values.name))
+        first = np.where(both, start, np.nan)
+        if self.subtype in TIME_SUBTYPES:  # a time, so that durations.py sees what it follows
+            unit = "D" if self.subtype == "date" else "us"
+            whole = pd.array(np.round(first), dtype="Int64")
+            times = pd.Series(pd.to_datetime(whole, unit=unit, errors="coerce"), index=values.index)
+            first = times.dt.tz_localize("UTC") if self.subtype == "timestamptz" else times
+        # the start alone carries the rows with no finite range (NULL, empty, unbounded): two
+        # columns with NULLs of their own would drop twice as many (the union of their NULLs)
+        length = end - start
+        typical = float(np.median(length[both])) if both.any() else 0.0
+        return pd.DataFrame(
+            {names[0]: first, names[1]: np.where(both, length, typical)}, index=values.index
+        )
+
+    def hidden_columns(self, column: str) -> list[Column]:
+        """How the table's model sees them: the start as a time of the range's subtype (a
+        number for a number range), the length as a number."""
+        start, length = hidden_names(column)
+        kind = self.subtype if self.subtype in TIME_SUBTYPES else "float"
+        return [Column(start, kind, kind, True), Column(length, "float8", "float", True)]
+
+    def _starts_of(self, start: pd.Series) -> np.ndarray:
+        """The model's starts back as numbers (microseconds, days)."""
+        if self.subtype not in TIME_SUBTYPES:
+            return pd.to_numeric(start, errors="coerce").to_numpy(dtype="float64")
+        return micros(start.astype(str).where(start.notna()).astype(object)) / (
+            MICROS_PER_DAY if self.subtype == "date" else 1
+        )
+
+    def build(
+        self, start: pd.Series, length: pd.Series, rng: np.random.Generator, avoid: bool = False
+    ) -> np.ndarray:
+        """Ranges from the model's starts and lengths, on production's steps; a row the model
+        gave no start (NaN) is NULL, empty or unbounded at production's shares of such rows.
+        ``avoid``: as in ``sample``."""
+        start_step, length_step, end_step = self.steps
+        lower = _snap(self._starts_of(start), start_step)
+        span = pd.to_numeric(length, errors="coerce").to_numpy(dtype="float64")
+        shortest = length_step if len(self.lengths) and self.lengths.min() > 0 else 0.0
+        upper = lower + np.maximum(shortest, _snap(span, length_step))
+        n = len(lower)
+        upper = np.where(np.isfinite(lower), upper, np.nan)  # the start says which rows have one
+        open_rows = np.flatnonzero(~(np.isfinite(lower) & np.isfinite(upper)))
+        kinds = np.full(n, "finite", dtype=object)
+        if len(open_rows) and len(self.specials):
+            shares = self.specials
+            kinds[open_rows] = shares.index.to_numpy()[
+                rng.choice(len(shares), len(open_rows), p=shares.to_numpy())
+            ]
+        elif len(open_rows):  # production has none: such a row is drawn on its own
+            lower[open_rows], upper[open_rows] = self._bounds(len(open_rows), rng)
+        below, above = kinds == "below", kinds == "above"
+        lower[below] = -np.inf
+        upper[below] = (
+            _snap(between_quantiles(self.ends, int(below.sum()), rng), end_step)
+            if len(self.ends)
+            else np.inf
+        )
+        if len(self.starts):
+            lower[above] = _snap(between_quantiles(self.starts, int(above.sum()), rng), start_step)
+        upper[above] = np.inf
+        lower[kinds == "both"], upper[kinds == "both"] = -np.inf, np.inf
+        bounded = np.flatnonzero(kinds == "finite")
+        for _ in range(REDRAWS if avoid else 0):
+            pairs = pd.MultiIndex.from_arrays([lower[bounded], upper[bounded]])
+            again = bounded[pairs.isin(self.unique)]
+            if not len(again):
+                break
+            lower[again], upper[again] = self._bounds(len(again), rng)
+        out = self._texts(lower, upper, rng)
+        out[kinds == "empty"] = "empty"
+        out[kinds == "null"] = None
+        return out
 
     def sample(self, n: int, rng: np.random.Generator, avoid: bool = False) -> np.ndarray:
         """n ranges as PostgreSQL's text. ``avoid`` (the table's only data is this range: a
@@ -183,15 +315,20 @@ class RangeModel:
             if not len(again):
                 break
             lower[again], upper[again] = self._bounds(len(again), rng)
+        out = self._texts(lower, upper, rng)
+        out[_count(self.empty, n, rng)] = "empty"
+        return out
+
+    def _texts(self, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Bounds as PostgreSQL's text, in production's bracket styles at their shares."""
         shares = self.brackets
+        n = len(lower)
         style = shares.index.to_numpy()[rng.choice(len(shares), n, p=shares.to_numpy())]
         opening = np.where(np.isneginf(lower), "(", np.array([s[0] for s in style], dtype=object))
         closing = np.where(np.isposinf(upper), ")", np.array([s[1] for s in style], dtype=object))
         low = bound_texts(lower, self.subtype, self.decimals)
         high = bound_texts(upper, self.subtype, self.decimals)
-        out = (opening.astype(object) + low + "," + high + closing.astype(object)).astype(object)
-        out[_count(self.empty, n, rng)] = "empty"
-        return out
+        return (opening.astype(object) + low + "," + high + closing.astype(object)).astype(object)
 
     def _bounds(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Starts on production's step of starts, lengths on its step of lengths (a window

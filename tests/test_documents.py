@@ -48,6 +48,12 @@ select i, (array['free', 'pro', 'team'])[1 + i % 3],
                   else array['Trailers', 'Behind the Scenes'] end,
        array[(random() * 5)::int, (random() * 5)::int, null]
 from generate_series(1, 400) i;
+create table stays (id int primary key, during daterange not null, price numeric(8,2) not null,
+                    booked_at date not null);
+insert into stays
+select i, daterange(d, d + n), round((90 * n + random() * 30)::numeric, 2), d - (n * 4)
+from (select i, date '2024-01-01' + (random() * 300)::int as d, 1 + (random() * 6)::int as n
+      from generate_series(1, 500) i) s;
 create table windows (id int primary key, during tstzrange not null);
 insert into windows
 select i, tstzrange(timestamptz '2024-01-01 00:00+00' + i * interval '6 h',
@@ -172,7 +178,21 @@ def test_ranges_are_generated_on_production_grid_and_shares(refreshed) -> None: 
         "count(*) filter (where upper_inf(valid)), count(*) filter (where isempty(amount)), "
         "count(distinct upper(band) - lower(band)) from prices",
     )[0]
-    assert nulls == 10 and 18 <= unbounded <= 38 and 10 <= empty <= 26 and bands == 1
+    assert 7 <= nulls <= 13 and 18 <= unbounded <= 38 and 10 <= empty <= 26 and bands == 1
+
+
+def test_a_range_s_start_and_length_follow_the_row(refreshed) -> None:  # type: ignore[no-untyped-def]
+    # a stay's price follows its nights, and it was booked four days per night before it
+    source, dev, _ = refreshed
+    query = (
+        "select upper(during) - lower(during), price::float, lower(during) - booked_at from stays"
+    )
+    real = pd.DataFrame(_all(source, query), columns=["nights", "price", "ahead"])
+    synthetic = pd.DataFrame(_all(dev, query), columns=["nights", "price", "ahead"])
+    assert len(synthetic) == len(real)
+    assert set(synthetic["nights"]) <= set(real["nights"])
+    assert synthetic["nights"].corr(synthetic["price"]) > 0.8  # production's: 0.99
+    assert synthetic["nights"].corr(synthetic["ahead"]) > 0.6
 
 
 def test_a_range_model_draws_within_production_span() -> None:
