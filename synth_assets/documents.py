@@ -42,10 +42,10 @@ import pandas as pd
 
 from synth_assets.pii import pii_kind_of_name, scramble
 from synth_assets.quantiles import TIME_STEPS, between_quantiles, step_of
+from synth_assets.roles import CATEGORY_SHARE, MAX_CATEGORIES
 
 # documents a model is learned from (a sample of production's): parsing is per document
 MAX_DOCUMENTS = 5_000
-MAX_WHOLE = 50  # distinct documents a category of documents has at most
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_TIME = re.compile(
@@ -81,18 +81,24 @@ class _Learned:
     keys: Counter[tuple[str, str]] = field(default_factory=Counter)  # (path, key): documents
 
 
-def _walk(doc: Any, path: str, learned: _Learned, seen: set[tuple[str, str]]) -> None:
+def _walk(
+    doc: Any, path: str, learned: _Learned, seen: set[tuple[str, str]], slots: Counter[Slot]
+) -> None:
+    """Collects a document's leaves by slot and the documents each key is in; ``slots``: the
+    document's own leaves, counted."""
     if isinstance(doc, dict):
         for key, value in doc.items():
             if (path, key) not in seen:
                 seen.add((path, key))
                 learned.keys[(path, key)] += 1
-            _walk(value, f"{path}.{key}" if path else key, learned, seen)
+            _walk(value, f"{path}.{key}" if path else key, learned, seen, slots)
     elif isinstance(doc, list):
         for value in doc:
-            _walk(value, path + "[]", learned, seen)
+            _walk(value, path + "[]", learned, seen, slots)
     else:
-        learned.values.setdefault((path, _leaf_type(doc)), []).append(doc)
+        slot = (path, _leaf_type(doc))
+        learned.values.setdefault(slot, []).append(doc)
+        slots[slot] += 1
 
 
 @dataclass
@@ -106,19 +112,19 @@ class DocumentModel:
     name: str  # the column's: what a top-level list's strings are (an emails array)
     whole: list[Any] = field(default_factory=list)  # a category of documents: its common ones
     shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    slots: list[Counter[Slot]] = field(default_factory=list)  # each template's leaves
+    slots: list[Counter[Slot]] = field(default_factory=list)  # each template's leaves, counted
 
     @classmethod
     def fit(cls, docs: list[Any], name: str, rare_count: int) -> DocumentModel:
         """``docs``: production's documents as Python values (NULLs left out), at most
         MAX_DOCUMENTS of them (the caller samples before parsing)."""
         learned = _Learned()
-        for doc in docs:
-            _walk(doc, "", learned, set())
+        slots: list[Counter[Slot]] = [Counter() for _ in docs]
+        for doc, found in zip(docs, slots, strict=True):
+            _walk(doc, "", learned, set(), found)
         rare = {k for k, n in learned.keys.items() if n <= rare_count} if rare_count else set()
         values = {slot: pd.Series(v, dtype=object) for slot, v in learned.values.items()}
-        model = cls(docs, values, rare, rare_count, name)
-        model.slots = [_slots_of(doc) for doc in docs]
+        model = cls(docs, values, rare, rare_count, name, slots=slots)
         # few documents, repeated (a film's special features, a settings object): a category,
         # drawn whole among the ones more than rare_count rows have, so the values inside one
         # keep each other's company ({"theme": "dark", "beta": true})
@@ -126,8 +132,8 @@ class DocumentModel:
         counts = texts.value_counts()
         common = counts[counts > rare_count]
         if (
-            len(counts) <= MAX_WHOLE
-            and len(counts) <= len(texts) / 2
+            len(counts) <= MAX_CATEGORIES
+            and len(counts) <= CATEGORY_SHARE * len(texts)
             and common.sum() * 2 >= len(texts)
         ):
             model.whole = [json.loads(t) for t in common.index]
@@ -142,8 +148,6 @@ class DocumentModel:
             return [None] * n
         picked = rng.integers(0, len(self.templates), n)
         chosen = [self.templates[i] for i in picked]
-        if not self.slots:  # models pickled before have none
-            self.slots = [_slots_of(doc) for doc in self.templates]
         wanted: Counter[Slot] = Counter()
         times = np.bincount(picked, minlength=len(self.templates))
         for t in np.flatnonzero(times):  # per template, not per document
@@ -167,23 +171,6 @@ class DocumentModel:
             return _numbers(production, k, rng, self.rare_count)
         key = path.rsplit(".", 1)[-1].replace("[]", "") or self.name
         return _strings(key, production, k, rng, self.rare_count, text)
-
-
-def _slots_of(doc: Any) -> Counter[Slot]:
-    found: Counter[Slot] = Counter()
-    _count(doc, "", found)
-    return found
-
-
-def _count(doc: Any, path: str, wanted: Counter[Slot]) -> None:
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            _count(value, f"{path}.{key}" if path else key, wanted)
-    elif isinstance(doc, list):
-        for value in doc:
-            _count(value, path + "[]", wanted)
-    else:
-        wanted[(path, _leaf_type(doc))] += 1
 
 
 def _fill(doc: Any, path: str, drawn: dict[Slot, Any], renamed: dict[tuple[str, str], str]) -> Any:

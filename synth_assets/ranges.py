@@ -2,18 +2,19 @@
 
 A range column was drawn whole from production's rows, as values of types prodtwin does not
 model are: a table whose only data is a range (maintenance windows) then consisted of
-production's rows, and the privacy gate refused every refresh of it. A synthetic range has a
-start between production's quantiles of starts and a length between its quantiles of lengths,
-on production's step (whole hours stay whole hours), with production's shares of empty
-ranges, unbounded ends and bracket styles. Start and length are drawn independently of each
-other and of the row's other columns. ``exclusion.py`` reads and writes ranges through the
-same functions here.
+production's rows, and the privacy gate refused every refresh of it. A range's start and
+length are hidden columns of the table's model (``RangeModel.hidden``), so they follow the
+row, and ``RangeModel.build`` writes them back on production's steps (whole hours stay whole
+hours), with production's shares of NULL, empty and unbounded ranges and of bracket styles.
+Where the model has no such columns (a reference table, a model pickled before),
+``RangeModel.sample`` draws start and length independently between production's quantiles.
+``exclusion.py`` reads and writes ranges through the same functions here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,12 +30,8 @@ RANGE_TYPES = {
     "int8range": "integer",
     "numrange": "numeric",
 }
-DISCRETE = {"date", "integer"}
-TIME_SUBTYPES = {
-    "timestamptz",
-    "timestamp",
-    "date",
-}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
+DISCRETE = {"date", "integer"}  # PostgreSQL keeps these ranges as [a, b): touching is no overlap
+TIME_SUBTYPES = {"timestamptz", "timestamp", "date"}
 RANGE_TEXT = re.compile(r'^([\[(])("(?:[^"\\]|\\.)*"|[^,"]*),("(?:[^"\\]|\\.)*"|[^\])"]*)([\])])$')
 MICROS_PER_DAY = 86_400_000_000
 REDRAWS = 5
@@ -139,25 +136,6 @@ def _finite_bounds(values: pd.Series, subtype: str) -> tuple[np.ndarray, np.ndar
     return lower, upper
 
 
-def _specials(values: pd.Series, subtype: str) -> pd.Series:
-    """The shares of NULL, empty and unbounded ranges among the rows that are none of these."""
-    text = values.astype(object)
-    lower, upper = _finite_bounds(values, subtype)
-    kinds = np.select(
-        [
-            text.isna().to_numpy(),
-            text.astype(str).str.lower().eq("empty").to_numpy(),
-            np.isneginf(lower) & np.isposinf(upper),
-            np.isneginf(lower),
-            np.isposinf(upper),
-        ],
-        ["null", "empty", "both", "below", "above"],
-        "finite",
-    )
-    rest = pd.Series(kinds[kinds != "finite"], dtype=object)
-    return rest.value_counts(normalize=True)
-
-
 def _snap(values: np.ndarray, step: float) -> np.ndarray:
     return np.round(values / step) * step
 
@@ -184,35 +162,43 @@ class RangeModel:
     steps: tuple[float, float, float]  # of starts, lengths and ends
     unique: pd.MultiIndex  # (lower, upper) of ranges no other production range has
     # of the rows with no finite start and length: NULL, empty, unbounded below or above
-    specials: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
+    specials: pd.Series
 
     @classmethod
     def fit(cls, values: pd.Series, sql_type: str) -> RangeModel | None:
         """``values``: production's column, NULLs included."""
         subtype = RANGE_TYPES.get(sql_type)
-        present = values.dropna().astype(str)
-        if subtype is None or present.empty:
+        if subtype is None or values.notna().sum() == 0:
             return None
-        empty = present.str.lower() == "empty"
-        parts = parts_of(present[~empty])
+        parts = parts_of(values)  # NaN parts for NULL and empty
         parsed = parts["open"].notna().to_numpy()
         if not parsed.any():
             return None
-        parts = parts[parsed]
-        lower, upper = bounds_of(parts, subtype)
+        null = values.isna().to_numpy()
+        empty = ~null & values.astype(str).str.lower().eq("empty").to_numpy()
+        lower, upper = bounds_of(parts[parsed], subtype)
         both = np.isfinite(lower) & np.isfinite(upper)
-        decimals = decimals_of(parts)
+        decimals = decimals_of(parts[parsed])
         starts = lower[np.isfinite(lower)]
         pairs = pd.MultiIndex.from_arrays([lower, upper])
+        kinds = np.select(
+            [np.isneginf(lower) & np.isposinf(upper), np.isneginf(lower), np.isposinf(upper)],
+            ["both", "below", "above"],
+            "finite",
+        )
+        unbounded = list(kinds[kinds != "finite"])
+        specials = pd.Series(
+            ["null"] * int(null.sum()) + ["empty"] * int(empty.sum()) + unbounded, dtype=object
+        ).value_counts(normalize=True)
         return cls(
             subtype,
             starts,
             (upper - lower)[both],
             upper[np.isfinite(upper)],
-            float(empty.mean()),
+            float(empty.sum() / (~null).sum()),
             float(np.isneginf(lower).mean()),
             float(np.isposinf(upper).mean()),
-            (parts["open"] + parts["close"]).value_counts(normalize=True),
+            (parts["open"] + parts["close"])[parsed].value_counts(normalize=True),
             decimals,
             (
                 _step(starts, subtype, decimals),
@@ -220,7 +206,7 @@ class RangeModel:
                 _step(upper[np.isfinite(upper)], subtype, decimals),
             ),
             pairs[~pairs.duplicated(keep=False)],
-            _specials(values, subtype),
+            specials,
         )
 
     def hidden(self, values: pd.Series) -> pd.DataFrame:
@@ -292,13 +278,8 @@ class RangeModel:
             lower[above] = _snap(between_quantiles(self.starts, int(above.sum()), rng), start_step)
         upper[above] = np.inf
         lower[kinds == "both"], upper[kinds == "both"] = -np.inf, np.inf
-        bounded = np.flatnonzero(kinds == "finite")
-        for _ in range(REDRAWS if avoid else 0):
-            pairs = pd.MultiIndex.from_arrays([lower[bounded], upper[bounded]])
-            again = bounded[pairs.isin(self.unique)]
-            if not len(again):
-                break
-            lower[again], upper[again] = self._bounds(len(again), rng)
+        if avoid:
+            self._redraw_copies(lower, upper, np.flatnonzero(kinds == "finite"), rng)
         out = self._texts(lower, upper, rng)
         out[kinds == "empty"] = "empty"
         out[kinds == "null"] = None
@@ -310,14 +291,22 @@ class RangeModel:
         a few rounds; on a coarse grid (monthly periods) some may stay, and the gate decides.
         Not otherwise: redrawing shifts the shares towards the ranges production has fewest of."""
         lower, upper = self._bounds(n, rng)
-        for _ in range(REDRAWS if avoid else 0):
-            again = np.flatnonzero(pd.MultiIndex.from_arrays([lower, upper]).isin(self.unique))
-            if not len(again):
-                break
-            lower[again], upper[again] = self._bounds(len(again), rng)
+        if avoid:
+            self._redraw_copies(lower, upper, np.arange(n), rng)
         out = self._texts(lower, upper, rng)
         out[_count(self.empty, n, rng)] = "empty"
         return out
+
+    def _redraw_copies(
+        self, lower: np.ndarray, upper: np.ndarray, rows: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Rows (of ``rows``) whose range only one production row has are drawn again, in
+        place, a few rounds."""
+        for _ in range(REDRAWS):
+            again = rows[pd.MultiIndex.from_arrays([lower[rows], upper[rows]]).isin(self.unique)]
+            if not len(again):
+                return
+            lower[again], upper[again] = self._bounds(len(again), rng)
 
     def _texts(self, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Bounds as PostgreSQL's text, in production's bracket styles at their shares."""
